@@ -1,0 +1,1 @@
+//! The public store conformance suite (feature `conformance`). Placeholder until filled.

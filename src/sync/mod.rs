@@ -1,0 +1,12 @@
+//! The orchestrator: scope sync, full / incremental / single-device runs, the status
+//! lifecycle, mark-and-sweep with a circuit breaker, agent-status re-evaluation, leases,
+//! progress and cancellation.
+
+mod orchestrator;
+mod progress;
+mod report;
+mod run;
+
+pub use orchestrator::{RunRequest, SyncOptions, SyncOrchestrator};
+pub use progress::{CancelToken, ProgressFn, SyncEvent};
+pub use report::{HeldBackSweep, RunMode, RunReport, RunStatus};

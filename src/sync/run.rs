@@ -1,0 +1,727 @@
+//! One run of one integration, start to finish.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+
+use super::orchestrator::{RunRequest, SyncOrchestrator};
+use super::progress::SyncEvent;
+use super::report::{HeldBackSweep, RunMode, RunReport, RunStatus};
+use crate::error::{Error, ErrorKind, Result};
+use crate::ingest::{BatchResult, IngestContext, now_micros};
+use crate::model::{
+    DeviceError, DeviceSnapshot, ExternalDeviceId, ExternalScopeId, Outcome, OutcomeCounts, RunId,
+    TenantId,
+};
+use crate::provider::{ChangesRequest, DevicePageRequest, RmmProvider, device_pages};
+use crate::store::{IntegrationRecord, LeaseRequest, SyncStateUpdate, SyncStatus};
+
+/// Why a run stopped early.
+enum Abort {
+    Failed(Error),
+    Cancelled,
+}
+
+/// The state of one run.
+pub(super) struct Run<'a> {
+    orch: &'a SyncOrchestrator,
+    tenant: TenantId,
+    record: IntegrationRecord,
+    provider: Arc<dyn RmmProvider>,
+    request: RunRequest,
+    ctx: IngestContext,
+    report: RunReport,
+    /// Devices seen in this run: a device listed in two scopes is ingested once, and sweeps
+    /// never tombstone a device seen anywhere.
+    seen: HashSet<ExternalDeviceId>,
+    failed: Vec<(ExternalDeviceId, String)>,
+    /// Scopes whose listing reached its last page.
+    complete_scopes: Vec<ExternalScopeId>,
+    whole_listing_complete: bool,
+    max_last_seen: Option<DateTime<Utc>>,
+    /// The checkpoint to store if the run succeeds.
+    pending_cursor: Option<String>,
+    total_errors: u64,
+}
+
+impl<'a> Run<'a> {
+    pub(super) async fn start(
+        orch: &'a SyncOrchestrator,
+        tenant: TenantId,
+        record: IntegrationRecord,
+        provider: Arc<dyn RmmProvider>,
+        request: RunRequest,
+    ) -> Result<RunReport> {
+        let run_id = RunId::new_v7();
+        let started = now_micros();
+        let lease = LeaseRequest {
+            holder: run_id.to_string(),
+            expires_at: started
+                + chrono::Duration::from_std(orch.options.lease_ttl)
+                    .unwrap_or(chrono::Duration::hours(2)),
+            now: started,
+        };
+        let integration = record.integration_id;
+        if !orch
+            .store
+            .try_acquire_lease(tenant, integration, &lease)
+            .await?
+        {
+            return Err(Error::new(
+                ErrorKind::LeaseHeld,
+                format!(
+                    "integration {integration} is already syncing (another run holds its lease)"
+                ),
+            ));
+        }
+        let ctx = IngestContext::new(tenant, record.provider.clone(), integration)
+            .with_thresholds(provider.agent_status_thresholds())
+            .with_cross_provider_matching(orch.options.cross_provider_matching)
+            .with_dry_run(request.dry_run)
+            .at(started);
+        let report = RunReport {
+            run_id,
+            integration,
+            provider: record.provider.clone(),
+            mode: request.mode,
+            status: RunStatus::Completed,
+            started_at: started,
+            finished_at: started,
+            counts: OutcomeCounts::default(),
+            skipped_reasons: BTreeMap::new(),
+            errors: Vec::new(),
+            errors_truncated: 0,
+            scopes_listed: 0,
+            scopes_incomplete: Vec::new(),
+            held_back_sweeps: Vec::new(),
+            agent_status_changes: 0,
+            fell_back_to_full: false,
+        };
+        let mut run = Run {
+            orch,
+            tenant,
+            record,
+            provider,
+            request,
+            ctx,
+            report,
+            seen: HashSet::new(),
+            failed: Vec::new(),
+            complete_scopes: Vec::new(),
+            whole_listing_complete: false,
+            max_last_seen: None,
+            pending_cursor: None,
+            total_errors: 0,
+        };
+        let result = run.execute().await;
+        let finished = run.finish(result).await;
+        // Release even when finishing failed; a lost release only delays the next run by the TTL.
+        let released = orch
+            .store
+            .release_lease(tenant, integration, &lease.holder)
+            .await;
+        let report = finished?;
+        released?;
+        Ok(report)
+    }
+
+    async fn execute(&mut self) -> std::result::Result<(), Abort> {
+        self.orch.emit(SyncEvent::RunStarted {
+            mode: self.request.mode,
+            scopes: None,
+        });
+        if !self.request.dry_run {
+            self.state(SyncStateUpdate {
+                sync_status: Some(SyncStatus::Syncing),
+                ..Default::default()
+            })
+            .await?;
+        }
+        match self.request.mode {
+            RunMode::Device => self.device_run().await,
+            RunMode::Scopes => self.scope_sync().await,
+            RunMode::Full => {
+                self.scope_sync().await?;
+                self.identity_changes(self.record.last_sync_at).await?;
+                self.walk(None).await?;
+                self.sweep().await
+            }
+            RunMode::Incremental => self.incremental().await,
+        }
+    }
+
+    async fn incremental(&mut self) -> std::result::Result<(), Abort> {
+        let caps = self.provider.capabilities();
+        self.scope_sync().await?;
+        if caps.list_changes {
+            match self.changes().await {
+                Ok(()) => return self.retry_failed().await,
+                Err(Abort::Failed(e))
+                    if matches!(e.kind(), ErrorKind::CursorExpired | ErrorKind::Unsupported) =>
+                {
+                    tracing::info!(error = %e, "delta window unusable; falling back to a full walk");
+                }
+                Err(other) => return Err(other),
+            }
+        } else if caps.list_devices_since {
+            if let Some(since) = self.cursor_time() {
+                self.identity_changes(Some(since)).await?;
+                self.walk(Some(since)).await?;
+                if self.report.scopes_incomplete.is_empty() {
+                    let next = self.max_last_seen.unwrap_or(since).max(since);
+                    self.new_cursor(Some(next.to_rfc3339()));
+                }
+                return self.retry_failed().await;
+            }
+        }
+        // No deltas (or no checkpoint yet): a full walk with diffing, which may sweep.
+        self.report.fell_back_to_full = true;
+        self.identity_changes(self.record.last_sync_at).await?;
+        self.walk(None).await?;
+        if caps.list_devices_since && self.report.scopes_incomplete.is_empty() {
+            let next = self.max_last_seen.unwrap_or(self.ctx.now);
+            self.new_cursor(Some(next.to_rfc3339()));
+        }
+        self.sweep().await
+    }
+
+    fn cursor_time(&self) -> Option<DateTime<Utc>> {
+        let raw = self.record.cursor.as_deref()?;
+        let t = DateTime::parse_from_rfc3339(raw).ok()?.with_timezone(&Utc);
+        let overlap = chrono::Duration::from_std(self.orch.options.incremental_overlap).ok()?;
+        Some(t - overlap)
+    }
+
+    fn new_cursor(&mut self, cursor: Option<String>) {
+        self.pending_cursor = cursor;
+    }
+
+    async fn scope_sync(&mut self) -> std::result::Result<(), Abort> {
+        if !self.provider.capabilities().list_scopes {
+            return Ok(());
+        }
+        let scopes = self.provider.list_scopes().await.map_err(Abort::Failed)?;
+        if !self.request.dry_run {
+            self.orch
+                .store
+                .sync_scopes(
+                    self.tenant,
+                    self.record.integration_id,
+                    &scopes,
+                    true,
+                    self.ctx.now,
+                )
+                .await
+                .map_err(Abort::Failed)?;
+        }
+        Ok(())
+    }
+
+    async fn identity_changes(
+        &mut self,
+        since: Option<DateTime<Utc>>,
+    ) -> std::result::Result<(), Abort> {
+        if !self.provider.capabilities().identity_changes {
+            return Ok(());
+        }
+        let changes = match self.provider.identity_changes(since).await {
+            Ok(c) => c,
+            Err(e) if e.kind().is_auth() => return Err(Abort::Failed(e)),
+            Err(e) => {
+                // Not fatal: without the re-keys, the listing still updates everything else.
+                self.error(None, &e);
+                return Ok(());
+            }
+        };
+        let result = self
+            .orch
+            .engine
+            .apply_identity_changes(&self.ctx, &changes)
+            .await
+            .map_err(Abort::Failed)?;
+        self.absorb(result);
+        Ok(())
+    }
+
+    /// Lists devices (per scope, or the whole integration) and ingests page by page.
+    async fn walk(&mut self, since: Option<DateTime<Utc>>) -> std::result::Result<(), Abort> {
+        let caps = self.provider.capabilities();
+        if !caps.list_devices {
+            return Err(Abort::Failed(Error::unsupported("list_devices")));
+        }
+        let targets: Vec<Option<ExternalScopeId>> = if caps.list_devices_per_scope {
+            let scopes = self
+                .orch
+                .store
+                .list_scopes(self.tenant, self.record.integration_id)
+                .await
+                .map_err(Abort::Failed)?;
+            scopes
+                .into_iter()
+                .filter(|s| s.vanished_at.is_none() && s.auto_sync_assets)
+                .map(|s| Some(s.external_id))
+                .collect()
+        } else {
+            vec![None]
+        };
+        self.orch.emit(SyncEvent::RunStarted {
+            mode: self.request.mode,
+            scopes: caps.list_devices_per_scope.then_some(targets.len()),
+        });
+        for scope in targets {
+            self.check_cancel()?;
+            self.report.scopes_listed += 1;
+            let complete = self.list_scope(scope.clone(), since).await?;
+            self.orch.emit(SyncEvent::ScopeFinished {
+                scope: scope.clone(),
+                complete,
+            });
+            match (complete, scope) {
+                (true, Some(s)) => self.complete_scopes.push(s),
+                (true, None) => self.whole_listing_complete = true,
+                (false, Some(s)) => self.report.scopes_incomplete.push(s),
+                (false, None) => self
+                    .report
+                    .scopes_incomplete
+                    .push(ExternalScopeId::new("*")),
+            }
+        }
+        Ok(())
+    }
+
+    /// One listing; `Ok(true)` when it reached its last page.
+    async fn list_scope(
+        &mut self,
+        scope: Option<ExternalScopeId>,
+        since: Option<DateTime<Utc>>,
+    ) -> std::result::Result<bool, Abort> {
+        self.orch.emit(SyncEvent::ScopeStarted {
+            scope: scope.clone(),
+        });
+        let page_size = self
+            .orch
+            .options
+            .page_size
+            .or(self.provider.capabilities().list_devices_max_page_size);
+        let request = DevicePageRequest::new(scope.clone())
+            .with_page_size(page_size)
+            .with_since(since)
+            .with_software(self.orch.options.include_software);
+        let source: Arc<dyn crate::provider::DeviceSnapshotSource> = self.provider_as_source();
+        let mut pages = device_pages(source, request);
+        while let Some(page) = pages.next().await {
+            let page = match page {
+                Ok(p) => p,
+                Err(e) if e.kind().is_auth() => return Err(Abort::Failed(e)),
+                Err(e) => {
+                    let e = match &scope {
+                        Some(s) => e.with_context("scope", s),
+                        None => e,
+                    };
+                    self.error(None, &e);
+                    return Ok(false);
+                }
+            };
+            let total = page.total;
+            let result = self.ingest(page.devices).await?;
+            self.orch.emit(SyncEvent::PageIngested {
+                scope: scope.clone(),
+                devices: result.outcomes.len(),
+                total,
+                counts: result.counts.clone(),
+            });
+            self.absorb(result);
+            if self.request.cancel.is_cancelled() {
+                return Err(Abort::Cancelled);
+            }
+        }
+        Ok(true)
+    }
+
+    fn provider_as_source(&self) -> Arc<dyn crate::provider::DeviceSnapshotSource> {
+        Arc::new(SourceOf(Arc::clone(&self.provider)))
+    }
+
+    /// Ingests devices not yet seen in this run.
+    async fn ingest(
+        &mut self,
+        devices: Vec<DeviceSnapshot>,
+    ) -> std::result::Result<BatchResult, Abort> {
+        let mut fresh = Vec::with_capacity(devices.len());
+        for d in devices {
+            if self.seen.insert(d.external_id.clone()) {
+                if let Some(t) = d.last_seen_at.value() {
+                    self.max_last_seen = Some(self.max_last_seen.map_or(*t, |m| m.max(*t)));
+                }
+                fresh.push(d);
+            }
+        }
+        self.orch
+            .engine
+            .ingest(&self.ctx, fresh)
+            .await
+            .map_err(Abort::Failed)
+    }
+
+    async fn changes(&mut self) -> std::result::Result<(), Abort> {
+        let mut request = ChangesRequest::new(self.record.cursor.clone());
+        request.page_size = self.orch.options.page_size;
+        let mut checkpoint = None;
+        loop {
+            self.check_cancel()?;
+            let page = self
+                .provider
+                .list_changes_page(&request)
+                .await
+                .map_err(Abort::Failed)?;
+            if !page.identity_changes.is_empty() {
+                let r = self
+                    .orch
+                    .engine
+                    .apply_identity_changes(&self.ctx, &page.identity_changes)
+                    .await
+                    .map_err(Abort::Failed)?;
+                self.absorb(r);
+            }
+            let r = self.ingest(page.devices).await?;
+            self.absorb(r);
+            if !page.deleted.is_empty() {
+                let r = self
+                    .orch
+                    .engine
+                    .tombstone(&self.ctx, page.deleted)
+                    .await
+                    .map_err(Abort::Failed)?;
+                self.absorb(r);
+            }
+            if page.checkpoint.is_some() {
+                checkpoint = page.checkpoint;
+            }
+            match page.next_cursor {
+                Some(c) => request = request.with_cursor(Some(c)),
+                None => break,
+            }
+        }
+        if checkpoint.is_some() {
+            self.new_cursor(checkpoint);
+        }
+        Ok(())
+    }
+
+    /// Re-fetches devices that failed in earlier runs (incremental runs only: a full listing
+    /// retries them anyway).
+    async fn retry_failed(&mut self) -> std::result::Result<(), Abort> {
+        if !self.provider.capabilities().get_device {
+            return Ok(());
+        }
+        let failed = self
+            .orch
+            .store
+            .failed_devices(self.tenant, self.record.integration_id)
+            .await
+            .map_err(Abort::Failed)?;
+        for f in failed
+            .into_iter()
+            .take(self.orch.options.max_failed_retries)
+        {
+            self.check_cancel()?;
+            if self.seen.contains(&f.external_id) {
+                continue;
+            }
+            self.refresh_one(&f.external_id).await?;
+        }
+        Ok(())
+    }
+
+    async fn device_run(&mut self) -> std::result::Result<(), Abort> {
+        let id = self.request.device.clone().expect("checked by run()");
+        if !self.provider.capabilities().get_device {
+            return Err(Abort::Failed(Error::unsupported("get_device")));
+        }
+        self.refresh_one(&id).await
+    }
+
+    async fn refresh_one(&mut self, id: &ExternalDeviceId) -> std::result::Result<(), Abort> {
+        match self.provider.get_device(id).await {
+            Ok(Some(snapshot)) => {
+                let r = self.ingest(vec![snapshot]).await?;
+                self.absorb(r);
+            }
+            Ok(None) => {
+                self.seen.insert(id.clone());
+                let r = self
+                    .orch
+                    .engine
+                    .tombstone(&self.ctx, vec![(id.clone(), None)])
+                    .await
+                    .map_err(Abort::Failed)?;
+                self.absorb(r);
+            }
+            Err(e) if e.kind().is_auth() => return Err(Abort::Failed(e)),
+            Err(e) => {
+                self.failed.push((id.clone(), e.to_string()));
+                self.error(Some(id.clone()), &e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Mark-and-sweep: devices the store has live in a completely listed scope but nobody saw
+    /// in this run are tombstoned, unless the circuit breaker holds the sweep back.
+    async fn sweep(&mut self) -> std::result::Result<(), Abort> {
+        if !self.provider.capabilities().deletion_detection {
+            return Ok(());
+        }
+        let sweepable: Vec<ExternalScopeId> = if self.whole_listing_complete {
+            self.orch
+                .store
+                .list_scopes(self.tenant, self.record.integration_id)
+                .await
+                .map_err(Abort::Failed)?
+                .into_iter()
+                .map(|s| s.external_id)
+                .collect()
+        } else {
+            self.complete_scopes.clone()
+        };
+        for scope in sweepable {
+            self.check_cancel()?;
+            let live = self
+                .orch
+                .store
+                .live_device_ids(self.tenant, self.record.integration_id, &scope)
+                .await
+                .map_err(Abort::Failed)?;
+            let missing: Vec<ExternalDeviceId> = live
+                .iter()
+                .filter(|id| !self.seen.contains(*id))
+                .cloned()
+                .collect();
+            if missing.is_empty() {
+                continue;
+            }
+            let known = live.len() as u64;
+            let share = missing.len() as f64 / known as f64;
+            if known >= self.orch.options.sweep_min_scope_size
+                && share > self.orch.options.sweep_max_share
+            {
+                tracing::warn!(scope = %scope, known, would_tombstone = missing.len(), "sweep held back by the circuit breaker");
+                self.report.held_back_sweeps.push(HeldBackSweep {
+                    scope,
+                    known,
+                    would_tombstone: missing.len() as u64,
+                });
+                continue;
+            }
+            let devices = missing
+                .into_iter()
+                .map(|id| (id, Some(scope.clone())))
+                .collect();
+            let r = self
+                .orch
+                .engine
+                .tombstone(&self.ctx, devices)
+                .await
+                .map_err(Abort::Failed)?;
+            self.absorb(r);
+        }
+        Ok(())
+    }
+
+    fn absorb(&mut self, result: BatchResult) {
+        self.report.counts.add(&result.counts);
+        for o in result.outcomes {
+            match o.outcome {
+                Outcome::Skipped { reason } => {
+                    *self
+                        .report
+                        .skipped_reasons
+                        .entry(reason.as_str().to_owned())
+                        .or_default() += 1;
+                }
+                Outcome::Failed { error } => {
+                    self.failed
+                        .push((o.external_id.clone(), error.message.clone()));
+                    self.push_error(error);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn error(&mut self, device: Option<ExternalDeviceId>, e: &Error) {
+        tracing::warn!(device = ?device, error = %e, "sync error");
+        self.push_error(DeviceError {
+            device,
+            kind: e.kind(),
+            message: e.to_string(),
+        });
+    }
+
+    fn push_error(&mut self, error: DeviceError) {
+        self.total_errors += 1;
+        if self.report.errors.len() < self.orch.options.max_report_errors {
+            self.report.errors.push(error);
+        } else {
+            self.report.errors_truncated += 1;
+        }
+    }
+
+    fn check_cancel(&self) -> std::result::Result<(), Abort> {
+        if self.request.cancel.is_cancelled() {
+            Err(Abort::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn state(&self, update: SyncStateUpdate) -> std::result::Result<(), Abort> {
+        self.orch
+            .store
+            .update_sync_state(self.tenant, self.record.integration_id, &update)
+            .await
+            .map_err(Abort::Failed)
+    }
+
+    /// Status lifecycle, agent-status re-evaluation, failed-device bookkeeping, history.
+    async fn finish(&mut self, result: std::result::Result<(), Abort>) -> Result<RunReport> {
+        let store = &self.orch.store;
+        let integration = self.record.integration_id;
+        match result {
+            Ok(()) => {
+                self.report.status = if self.total_errors > 0 || self.report.counts.failed > 0 {
+                    RunStatus::CompletedWithErrors
+                } else {
+                    RunStatus::Completed
+                };
+            }
+            Err(Abort::Cancelled) => self.report.status = RunStatus::Cancelled,
+            Err(Abort::Failed(e)) => {
+                self.report.status = RunStatus::Failed;
+                self.error(None, &e);
+            }
+        }
+        let dry = self.request.dry_run;
+        if !dry && self.report.status != RunStatus::Failed {
+            // Time alone makes devices stale; every known device is re-evaluated every run.
+            self.report.agent_status_changes = store
+                .reevaluate_agent_status(
+                    self.tenant,
+                    integration,
+                    &self.ctx.thresholds,
+                    self.ctx.now,
+                )
+                .await?;
+        }
+        if !dry {
+            let previously: Vec<ExternalDeviceId> = store
+                .failed_devices(self.tenant, integration)
+                .await?
+                .into_iter()
+                .map(|f| f.external_id)
+                .collect();
+            let failed_ids: HashSet<&ExternalDeviceId> =
+                self.failed.iter().map(|(id, _)| id).collect();
+            let succeeded: Vec<ExternalDeviceId> = previously
+                .into_iter()
+                .filter(|id| self.seen.contains(id) && !failed_ids.contains(id))
+                .collect();
+            store
+                .update_failed_devices(
+                    self.tenant,
+                    integration,
+                    &self.failed,
+                    &succeeded,
+                    self.ctx.now,
+                )
+                .await?;
+        }
+        self.report.finished_at = now_micros();
+        if !dry {
+            let mut update = SyncStateUpdate {
+                last_sync_at: Some(self.report.started_at),
+                ..Default::default()
+            };
+            match self.report.status {
+                RunStatus::Failed => {
+                    update.sync_status = Some(SyncStatus::Error);
+                    update.sync_error = Some(Some(self.sync_error_text()));
+                }
+                RunStatus::Cancelled => {
+                    update.sync_status = Some(SyncStatus::Error);
+                    update.sync_error = Some(Some("the run was cancelled".into()));
+                }
+                RunStatus::Completed | RunStatus::CompletedWithErrors => {
+                    update.sync_status = Some(SyncStatus::Completed);
+                    update.sync_error = Some(
+                        (self.report.status == RunStatus::CompletedWithErrors)
+                            .then(|| self.sync_error_text()),
+                    );
+                    let walked_fully =
+                        self.request.mode == RunMode::Full || self.report.fell_back_to_full;
+                    if walked_fully && self.report.scopes_incomplete.is_empty() {
+                        update.last_full_sync_at = Some(self.report.started_at);
+                    }
+                    if self.request.mode == RunMode::Incremental {
+                        update.last_incremental_sync_at = Some(self.report.started_at);
+                    }
+                    // The cursor only advances when the whole window succeeded.
+                    if self.report.scopes_incomplete.is_empty() && self.pending_cursor.is_some() {
+                        update.cursor = Some(self.pending_cursor.clone());
+                    }
+                }
+            }
+            store
+                .update_sync_state(self.tenant, integration, &update)
+                .await?;
+            store.record_run(self.tenant, &self.report).await?;
+        }
+        tracing::info!(
+            integration = %integration,
+            mode = self.report.mode.as_str(),
+            status = ?self.report.status,
+            seen = self.report.counts.seen,
+            created = self.report.counts.created,
+            updated = self.report.counts.updated,
+            unchanged = self.report.counts.unchanged,
+            failed = self.report.counts.failed,
+            "sync run finished"
+        );
+        self.orch.emit(SyncEvent::RunFinished {
+            report: Box::new(self.report.clone()),
+        });
+        Ok(self.report.clone())
+    }
+
+    fn sync_error_text(&self) -> String {
+        let n = self.orch.options.sync_error_causes;
+        let mut parts: Vec<String> = self
+            .report
+            .errors
+            .iter()
+            .take(n)
+            .map(|e| e.to_string())
+            .collect();
+        let more = self.total_errors.saturating_sub(parts.len() as u64);
+        if more > 0 {
+            parts.push(format!("… and {more} more"));
+        }
+        parts.join("; ")
+    }
+}
+
+/// Adapts an `Arc<dyn RmmProvider>` to the listing trait object the paging helper takes.
+#[derive(Debug)]
+struct SourceOf(Arc<dyn RmmProvider>);
+
+#[async_trait::async_trait]
+impl crate::provider::DeviceSnapshotSource for SourceOf {
+    async fn list_devices_page(
+        &self,
+        request: &DevicePageRequest,
+    ) -> Result<crate::provider::DevicePage> {
+        self.0.list_devices_page(request).await
+    }
+}
