@@ -14,8 +14,12 @@
 //! one.
 
 mod capability;
+#[cfg(feature = "http")]
+pub mod http;
 mod paging;
 mod registry;
+#[cfg(feature = "tanium")]
+pub mod tanium;
 
 use std::fmt::Debug;
 

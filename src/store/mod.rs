@@ -22,8 +22,12 @@ use crate::sync::RunReport;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 pub mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod records;
 mod settings;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 
 pub use memory::InMemoryStore;
 pub use records::{

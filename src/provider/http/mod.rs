@@ -1,0 +1,1 @@
+//! Shared HTTP plumbing for provider adapters (feature `http`). Work in progress (issue 4).

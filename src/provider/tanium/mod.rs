@@ -1,0 +1,1 @@
+//! The Tanium Gateway adapter (feature `tanium`). Work in progress (issue 4).

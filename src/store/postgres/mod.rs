@@ -1,0 +1,1 @@
+//! `PostgresStore` (feature `postgres`). Work in progress (issue 3).

@@ -1,0 +1,1 @@
+//! `SqliteStore`: the embedded default store (feature `sqlite`). Work in progress (issue 3).
