@@ -93,6 +93,19 @@ pub struct IntegrationSpec {
     pub settings: serde_json::Map<String, serde_json::Value>,
 }
 
+impl IntegrationSpec {
+    /// An active integration with no instance URL and no settings.
+    pub fn new(integration_id: IntegrationId, provider: ProviderId) -> Self {
+        Self {
+            integration_id,
+            provider,
+            instance_url: None,
+            is_active: true,
+            settings: serde_json::Map::new(),
+        }
+    }
+}
+
 /// A partial update of an integration's run state; `None` leaves a field as it is.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[allow(missing_docs)] // fields mirror IntegrationRecord
