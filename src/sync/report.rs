@@ -99,6 +99,9 @@ pub struct RunReport {
     /// Assets whose agent status was re-derived from last-seen age.
     #[serde(default)]
     pub agent_status_changes: u64,
+    /// Devices re-keyed by provider identity changes (same asset, new external id).
+    #[serde(default)]
+    pub rekeyed: u64,
     /// The incremental run had no usable delta and walked everything.
     #[serde(default)]
     pub fell_back_to_full: bool,

@@ -97,6 +97,7 @@ impl<'a> Run<'a> {
             scopes_incomplete: Vec::new(),
             held_back_sweeps: Vec::new(),
             agent_status_changes: 0,
+            rekeyed: 0,
             fell_back_to_full: false,
         };
         let mut run = Run {
@@ -241,8 +242,26 @@ impl<'a> Run<'a> {
             .apply_identity_changes(&self.ctx, &changes)
             .await
             .map_err(Abort::Failed)?;
-        self.absorb(result);
+        self.absorb_rekeys(result);
         Ok(())
+    }
+
+    /// Re-keys are not devices seen: count them apart, report only their problems.
+    fn absorb_rekeys(&mut self, result: BatchResult) {
+        for o in result.outcomes {
+            match o.outcome {
+                Outcome::Updated => self.report.rekeyed += 1,
+                Outcome::Failed { error } => self.push_error(error),
+                Outcome::Ambiguous { candidates } => self.push_error(DeviceError {
+                    device: Some(o.external_id),
+                    kind: ErrorKind::Conflict,
+                    message: format!(
+                        "identity change onto an id that already has its own asset; assets {candidates:?} need a manual merge"
+                    ),
+                }),
+                _ => {}
+            }
+        }
     }
 
     /// Lists devices (per scope, or the whole integration) and ingests page by page.
@@ -383,7 +402,7 @@ impl<'a> Run<'a> {
                     .apply_identity_changes(&self.ctx, &page.identity_changes)
                     .await
                     .map_err(Abort::Failed)?;
-                self.absorb(r);
+                self.absorb_rekeys(r);
             }
             let r = self.ingest(page.devices).await?;
             self.absorb(r);
