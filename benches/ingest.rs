@@ -2,6 +2,7 @@
 //!
 //! `cargo bench --bench ingest --features testkit` (set `RMM_BENCH_DEVICES` to change the fleet
 //! size; default 100 000).
+#![allow(missing_docs)] // criterion's macros generate undocumented items
 
 use std::sync::Arc;
 

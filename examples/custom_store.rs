@@ -1,1 +1,2 @@
+//! Placeholder: a custom store running the conformance suite (being written).
 fn main() {}

@@ -73,7 +73,12 @@ async fn main() -> rmm_sync::Result<()> {
 
     let t = Instant::now();
     let first = orchestrator
-        .run(tenant, integration, provider.clone(), RunRequest::full())
+        .run(
+            tenant,
+            integration,
+            Arc::clone(&provider) as _,
+            RunRequest::full(),
+        )
         .await?;
     print_report("full sync", &first, t.elapsed().as_secs_f64());
 
@@ -89,7 +94,12 @@ async fn main() -> rmm_sync::Result<()> {
 
     let t = Instant::now();
     let second = orchestrator
-        .run(tenant, integration, provider.clone(), RunRequest::full())
+        .run(
+            tenant,
+            integration,
+            Arc::clone(&provider) as _,
+            RunRequest::full(),
+        )
         .await?;
     print_report("change sync", &second, t.elapsed().as_secs_f64());
 

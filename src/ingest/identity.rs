@@ -91,17 +91,17 @@ pub fn identity_keys(hints: &IdentityHints, serial: Option<&str>) -> IdentityQue
         .map(String::as_str)
         .chain(serial)
     {
-        if let Some(n) = normalize_serial(s) {
-            if !q.serial_numbers.contains(&n) {
-                q.serial_numbers.push(n);
-            }
+        if let Some(n) = normalize_serial(s)
+            && !q.serial_numbers.contains(&n)
+        {
+            q.serial_numbers.push(n);
         }
     }
     for m in &hints.mac_addresses {
-        if let Some(n) = normalize_mac(m) {
-            if !q.mac_addresses.contains(&n) {
-                q.mac_addresses.push(n);
-            }
+        if let Some(n) = normalize_mac(m)
+            && !q.mac_addresses.contains(&n)
+        {
+            q.mac_addresses.push(n);
         }
     }
     if let Some(n) = hints.system_uuid.as_deref().and_then(normalize_uuid) {

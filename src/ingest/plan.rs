@@ -89,10 +89,10 @@ impl<'a> Index<'a> {
         }
         let mut adoptable: HashMap<&str, Vec<&AssetRecord>> = HashMap::new();
         for a in &c.assets {
-            if a.rmm_provider.as_ref() == Some(&ctx.provider) {
-                if let Some(id) = a.rmm_device_id.as_deref() {
-                    adoptable.entry(id).or_default().push(a);
-                }
+            if a.rmm_provider.as_ref() == Some(&ctx.provider)
+                && let Some(id) = a.rmm_device_id.as_deref()
+            {
+                adoptable.entry(id).or_default().push(a);
             }
         }
         Self {
@@ -172,20 +172,20 @@ pub(crate) fn validate(s: &DeviceSnapshot) -> Result<(), Error> {
         return bad(format!("device {} has an empty scope id", s.external_id));
     }
     let d = &s.details;
-    if let Some(r) = d.ram_gb.value() {
-        if !r.is_finite() || *r < 0.0 || *r > 1_048_576.0 {
-            return bad(format!("ram_gb {r} is not a plausible amount of memory"));
-        }
+    if let Some(r) = d.ram_gb.value()
+        && (!r.is_finite() || *r < 0.0 || *r > 1_048_576.0)
+    {
+        return bad(format!("ram_gb {r} is not a plausible amount of memory"));
     }
-    if let Some(c) = d.cpu_cores.value() {
-        if *c < 0 || *c > 65_536 {
-            return bad(format!("cpu_cores {c} is not a plausible core count"));
-        }
+    if let Some(c) = d.cpu_cores.value()
+        && (*c < 0 || *c > 65_536)
+    {
+        return bad(format!("cpu_cores {c} is not a plausible core count"));
     }
-    if let Some(u) = d.uptime_seconds.value() {
-        if *u < 0 {
-            return bad(format!("uptime_seconds {u} is negative"));
-        }
+    if let Some(u) = d.uptime_seconds.value()
+        && *u < 0
+    {
+        return bad(format!("uptime_seconds {u} is negative"));
     }
     for (name, v) in [
         ("pending_patches", &d.pending_patches),
@@ -193,10 +193,10 @@ pub(crate) fn validate(s: &DeviceSnapshot) -> Result<(), Error> {
         ("pending_software_patches", &d.pending_software_patches),
         ("failed_patches", &d.failed_patches),
     ] {
-        if let Some(v) = v.value() {
-            if *v < 0 {
-                return bad(format!("{name} {v} is negative"));
-            }
+        if let Some(v) = v.value()
+            && *v < 0
+        {
+            return bad(format!("{name} {v} is negative"));
         }
     }
     if let Some(disks) = d.disk_usage.value() {
@@ -511,10 +511,10 @@ fn plan_update(
         if let Some(kind) = next.asset_type.extension() {
             extension.upsert = Some((kind, s.details.apply_to(&base)));
         }
-        if let Some(old) = old_kind.extension() {
-            if next.asset_type.extension() != Some(old) {
-                extension.delete.push(old);
-            }
+        if let Some(old) = old_kind.extension()
+            && next.asset_type.extension() != Some(old)
+        {
+            extension.delete.push(old);
         }
         asset_write = AssetWrite::Update {
             asset: next,

@@ -166,16 +166,16 @@ impl<'a> Run<'a> {
                 }
                 Err(other) => return Err(other),
             }
-        } else if caps.list_devices_since {
-            if let Some(since) = self.cursor_time() {
-                self.identity_changes(Some(since)).await?;
-                self.walk(Some(since)).await?;
-                if self.report.scopes_incomplete.is_empty() {
-                    let next = self.max_last_seen.unwrap_or(since).max(since);
-                    self.new_cursor(Some(next.to_rfc3339()));
-                }
-                return self.retry_failed().await;
+        } else if caps.list_devices_since
+            && let Some(since) = self.cursor_time()
+        {
+            self.identity_changes(Some(since)).await?;
+            self.walk(Some(since)).await?;
+            if self.report.scopes_incomplete.is_empty() {
+                let next = self.max_last_seen.unwrap_or(since).max(since);
+                self.new_cursor(Some(next.to_rfc3339()));
             }
+            return self.retry_failed().await;
         }
         // No deltas (or no checkpoint yet): a full walk with diffing, which may sweep.
         self.report.fell_back_to_full = true;

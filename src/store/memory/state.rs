@@ -158,10 +158,10 @@ impl TenantState {
         }
         for id in &candidate_ids {
             for mid in self.by_asset.get(id).into_iter().flatten() {
-                if let Some(m) = self.mappings.get(mid) {
-                    if m.provider == q.provider {
-                        c.candidate_mappings.push(m.clone());
-                    }
+                if let Some(m) = self.mappings.get(mid)
+                    && m.provider == q.provider
+                {
+                    c.candidate_mappings.push(m.clone());
                 }
             }
         }
@@ -299,10 +299,10 @@ impl TenantState {
     }
 
     pub(super) fn unindex_asset(&mut self, a: &AssetRecord) {
-        if let (Some(p), Some(d)) = (&a.rmm_provider, &a.rmm_device_id) {
-            if let Some(set) = self.by_rmm_id.get_mut(&(p.clone(), d.clone())) {
-                set.remove(&a.asset_id);
-            }
+        if let (Some(p), Some(d)) = (&a.rmm_provider, &a.rmm_device_id)
+            && let Some(set) = self.by_rmm_id.get_mut(&(p.clone(), d.clone()))
+        {
+            set.remove(&a.asset_id);
         }
         for k in identity_index_keys(a) {
             if let Some(set) = self.by_identity.get_mut(&k) {
