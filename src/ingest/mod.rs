@@ -272,14 +272,14 @@ impl IngestionEngine {
                 .collect();
             let again = self.plan_chunk(ctx, &retry).await?;
             done.extend(self.apply_decisions(ctx, again).await?);
+            // Keep input order in the report.
+            let order: HashMap<&ExternalDeviceId, usize> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (&s.external_id, i))
+                .collect();
+            done.sort_by_key(|d| order.get(&d.external_id).copied().unwrap_or(usize::MAX));
         }
-        // Keep input order in the report.
-        let order: HashMap<&ExternalDeviceId, usize> = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (&s.external_id, i))
-            .collect();
-        done.sort_by_key(|d| order.get(&d.external_id).copied().unwrap_or(usize::MAX));
         let mut result = BatchResult::default();
         for d in done {
             result.push(d);
@@ -406,17 +406,22 @@ fn is_conflict(outcome: &crate::model::Outcome) -> bool {
 }
 
 fn dedupe_last_wins(snapshots: Vec<DeviceSnapshot>) -> Vec<DeviceSnapshot> {
-    let mut last: HashMap<ExternalDeviceId, usize> = HashMap::with_capacity(snapshots.len());
-    for (i, s) in snapshots.iter().enumerate() {
-        last.insert(s.external_id.clone(), i);
-    }
-    if last.len() == snapshots.len() {
-        return snapshots;
-    }
+    // Borrowed keys: no allocation in the common case of a batch without duplicates.
+    let keep: Vec<bool> = {
+        let mut last: HashMap<&str, usize> = HashMap::with_capacity(snapshots.len());
+        for (i, s) in snapshots.iter().enumerate() {
+            last.insert(s.external_id.as_str(), i);
+        }
+        if last.len() == snapshots.len() {
+            return snapshots;
+        }
+        (0..snapshots.len())
+            .map(|i| last.get(snapshots[i].external_id.as_str()) == Some(&i))
+            .collect()
+    };
     snapshots
         .into_iter()
-        .enumerate()
-        .filter(|(i, s)| last.get(&s.external_id) == Some(i))
-        .map(|(_, s)| s)
+        .zip(keep)
+        .filter_map(|(s, k)| k.then_some(s))
         .collect()
 }
