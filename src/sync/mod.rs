@@ -9,4 +9,4 @@ mod run;
 
 pub use orchestrator::{RunRequest, SyncOptions, SyncOrchestrator};
 pub use progress::{CancelToken, ProgressFn, SyncEvent};
-pub use report::{HeldBackSweep, RunMode, RunReport, RunStatus};
+pub use report::{HeldBackSweep, RunMode, RunPlan, RunReport, RunStatus};

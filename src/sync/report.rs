@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{DeviceError, ExternalScopeId, IntegrationId, OutcomeCounts, ProviderId, RunId};
+use crate::model::{
+    DeviceError, ExternalDeviceId, ExternalScopeId, IntegrationId, OutcomeCounts, ProviderId, RunId,
+};
 
 /// What kind of run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -60,6 +62,20 @@ pub struct HeldBackSweep {
     pub would_tombstone: u64,
 }
 
+/// What a dry run would have done, per outcome (each list capped at
+/// [`crate::sync::SyncOptions::max_report_errors`] × 10 ids).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunPlan {
+    /// Devices that would be created.
+    pub created: Vec<ExternalDeviceId>,
+    /// Devices that would be updated (including restored ones).
+    pub updated: Vec<ExternalDeviceId>,
+    /// Devices that would move scope.
+    pub moved: Vec<ExternalDeviceId>,
+    /// Devices that would be tombstoned.
+    pub tombstoned: Vec<ExternalDeviceId>,
+}
+
 /// The result of one run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunReport {
@@ -102,6 +118,9 @@ pub struct RunReport {
     /// Devices re-keyed by provider identity changes (same asset, new external id).
     #[serde(default)]
     pub rekeyed: u64,
+    /// For dry runs: what would have been written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<RunPlan>,
     /// The incremental run had no usable delta and walked everything.
     #[serde(default)]
     pub fell_back_to_full: bool,

@@ -98,6 +98,7 @@ impl<'a> Run<'a> {
             held_back_sweeps: Vec::new(),
             agent_status_changes: 0,
             rekeyed: 0,
+            plan: request.dry_run.then(Default::default),
             fell_back_to_full: false,
         };
         let mut run = Run {
@@ -551,7 +552,20 @@ impl<'a> Run<'a> {
 
     fn absorb(&mut self, result: BatchResult) {
         self.report.counts.add(&result.counts);
+        let cap = self.orch.options.max_report_errors * 10;
         for o in result.outcomes {
+            if let Some(plan) = &mut self.report.plan {
+                let list = match &o.outcome {
+                    Outcome::Created => Some(&mut plan.created),
+                    Outcome::Updated | Outcome::Restored => Some(&mut plan.updated),
+                    Outcome::Moved { .. } => Some(&mut plan.moved),
+                    Outcome::Tombstoned => Some(&mut plan.tombstoned),
+                    _ => None,
+                };
+                if let Some(list) = list.filter(|l| l.len() < cap) {
+                    list.push(o.external_id.clone());
+                }
+            }
             match o.outcome {
                 Outcome::Skipped { reason } => {
                     *self
