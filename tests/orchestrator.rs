@@ -438,6 +438,79 @@ async fn concurrent_run_of_the_same_integration_is_refused_other_integrations_ar
     assert_eq!(after.counts.unchanged, 2, "the lease is free again");
 }
 
+fn describe(e: &SyncEvent) -> String {
+    let scope = |s: &Option<rmm_sync::model::ExternalScopeId>| {
+        s.as_ref().map_or("*".to_owned(), |s| s.to_string())
+    };
+    match e {
+        SyncEvent::RunStarted { scopes, .. } => format!("run_started {scopes:?}"),
+        SyncEvent::ScopeStarted { scope: s } => format!("scope_started {}", scope(s)),
+        SyncEvent::PageIngested {
+            scope: s, devices, ..
+        } => format!("page {} {devices}", scope(s)),
+        SyncEvent::ScopeFinished { scope: s, complete } => {
+            format!("scope_finished {} {complete}", scope(s))
+        }
+        SyncEvent::RunFinished { report } => format!("run_finished {:?}", report.status),
+        other => format!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn progress_events_come_in_order_with_one_run_started() {
+    let h = Harness::new(fleet(&[("a", 3), ("b", 1)]).with_page_size(2)).await;
+    h.map_all().await;
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&events);
+    let h = h.with_progress(Arc::new(move |e: &SyncEvent| {
+        sink.lock().unwrap().push(describe(e));
+    }));
+
+    h.run(RunRequest::full()).await;
+
+    assert_eq!(
+        *events.lock().unwrap(),
+        vec![
+            "run_started Some(2)",
+            "scope_started a",
+            "page a 2",
+            "page a 1",
+            "scope_finished a true",
+            "scope_started b",
+            "page b 1",
+            "scope_finished b true",
+            "run_finished Completed",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn every_run_mode_starts_with_run_started_and_ends_with_run_finished() {
+    let h = Harness::new(fleet(&[("a", 1)])).await;
+    h.map_all().await;
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&events);
+    let h = h.with_progress(Arc::new(move |e: &SyncEvent| {
+        sink.lock().unwrap().push(describe(e));
+    }));
+    h.provider
+        .inject(ScriptedFault::ListScopes(ErrorKind::Unavailable));
+
+    for request in [
+        RunRequest::full(),
+        RunRequest::device("a-0"),
+        RunRequest::incremental(),
+    ] {
+        events.lock().unwrap().clear();
+        h.run(request).await;
+        let seen = events.lock().unwrap().clone();
+        let starts = seen.iter().filter(|e| e.starts_with("run_started")).count();
+        assert_eq!(starts, 1, "{seen:?}");
+        assert!(seen[0].starts_with("run_started"), "{seen:?}");
+        assert!(seen.last().unwrap().starts_with("run_finished"), "{seen:?}");
+    }
+}
+
 // ---- agent status and incremental runs ------------------------------------------------------
 
 #[tokio::test]

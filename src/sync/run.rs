@@ -44,6 +44,8 @@ pub(super) struct Run<'a> {
     /// The checkpoint to store if the run succeeds.
     pending_cursor: Option<String>,
     total_errors: u64,
+    /// `RunStarted` was emitted (exactly once per run, with the scope count when known).
+    run_started: bool,
 }
 
 impl<'a> Run<'a> {
@@ -116,6 +118,7 @@ impl<'a> Run<'a> {
             max_last_seen: None,
             pending_cursor: None,
             total_errors: 0,
+            run_started: false,
         };
         let result = run.execute().await;
         let finished = run.finish(result).await;
@@ -130,10 +133,6 @@ impl<'a> Run<'a> {
     }
 
     async fn execute(&mut self) -> std::result::Result<(), Abort> {
-        self.orch.emit(SyncEvent::RunStarted {
-            mode: self.request.mode,
-            scopes: None,
-        });
         if !self.request.dry_run {
             self.state(SyncStateUpdate {
                 sync_status: Some(SyncStatus::Syncing),
@@ -142,8 +141,14 @@ impl<'a> Run<'a> {
             .await?;
         }
         match self.request.mode {
-            RunMode::Device => self.device_run().await,
-            RunMode::Scopes => self.scope_sync().await,
+            RunMode::Device => {
+                self.emit_run_started(None);
+                self.device_run().await
+            }
+            RunMode::Scopes => {
+                self.emit_run_started(None);
+                self.scope_sync().await
+            }
             RunMode::Full => {
                 self.scope_sync().await?;
                 self.identity_changes(self.record.last_sync_at).await?;
@@ -286,10 +291,7 @@ impl<'a> Run<'a> {
         } else {
             vec![None]
         };
-        self.orch.emit(SyncEvent::RunStarted {
-            mode: self.request.mode,
-            scopes: caps.list_devices_per_scope.then_some(targets.len()),
-        });
+        self.emit_run_started(caps.list_devices_per_scope.then_some(targets.len()));
         for scope in targets {
             self.check_cancel()?;
             self.report.scopes_listed += 1;
@@ -360,6 +362,18 @@ impl<'a> Run<'a> {
         Ok(true)
     }
 
+    /// Emits `RunStarted` unless it was emitted already: a walk knows its scope count only
+    /// after the scope sync, and an incremental run may fall back from deltas to a walk.
+    fn emit_run_started(&mut self, scopes: Option<usize>) {
+        if !self.run_started {
+            self.run_started = true;
+            self.orch.emit(SyncEvent::RunStarted {
+                mode: self.request.mode,
+                scopes,
+            });
+        }
+    }
+
     fn provider_as_source(&self) -> Arc<dyn crate::provider::DeviceSnapshotSource> {
         Arc::new(SourceOf(Arc::clone(&self.provider)))
     }
@@ -386,6 +400,7 @@ impl<'a> Run<'a> {
     }
 
     async fn changes(&mut self) -> std::result::Result<(), Abort> {
+        self.emit_run_started(None);
         let mut request = ChangesRequest::new(self.record.cursor.clone());
         request.page_size = self.orch.options.page_size;
         let mut checkpoint = None;
@@ -722,6 +737,8 @@ impl<'a> Run<'a> {
             failed = self.report.counts.failed,
             "sync run finished"
         );
+        // A run that failed before it listed anything still opens with `RunStarted`.
+        self.emit_run_started(None);
         self.orch.emit(SyncEvent::RunFinished {
             report: Box::new(self.report.clone()),
         });
