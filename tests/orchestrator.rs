@@ -349,6 +349,26 @@ async fn identity_change_rekeys_the_mapping_in_a_full_run() {
     assert_eq!(h.assets().await.len(), 3);
 }
 
+#[tokio::test]
+async fn identity_change_is_not_lost_when_the_run_after_it_failed() {
+    let h = Harness::new(fleet(&[("a", 3)])).await;
+    h.map_all().await;
+    h.run(RunRequest::full()).await;
+    let original = h.asset("a-1").await.unwrap().asset_id;
+    h.provider
+        .rekey_device("a-1", "a-1-reimaged", chrono::Utc::now());
+    h.provider
+        .inject(ScriptedFault::ListScopes(ErrorKind::Unavailable));
+    let failed = h.run(RunRequest::full()).await;
+    assert_eq!(failed.status, RunStatus::Failed);
+
+    let r = h.run(RunRequest::full()).await;
+
+    assert_eq!(r.counts.created, 0, "the re-keyed device is no new asset");
+    assert_eq!(r.counts.tombstoned, 0);
+    assert_eq!(h.asset("a-1-reimaged").await.unwrap().asset_id, original);
+}
+
 // ---- cancellation, leases, progress -------------------------------------------------------
 
 #[tokio::test]

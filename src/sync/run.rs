@@ -151,7 +151,7 @@ impl<'a> Run<'a> {
             }
             RunMode::Full => {
                 self.scope_sync().await?;
-                self.identity_changes(self.record.last_sync_at).await?;
+                self.identity_changes(self.rekeys_since()).await?;
                 self.walk(None).await?;
                 self.sweep().await
             }
@@ -185,7 +185,7 @@ impl<'a> Run<'a> {
         }
         // No deltas (or no checkpoint yet): a full walk with diffing, which may sweep.
         self.report.fell_back_to_full = true;
-        self.identity_changes(self.record.last_sync_at).await?;
+        self.identity_changes(self.rekeys_since()).await?;
         self.walk(None).await?;
         if caps.list_devices_since && self.report.scopes_incomplete.is_empty() {
             let next = self.max_last_seen.unwrap_or(self.ctx.now);
@@ -199,6 +199,14 @@ impl<'a> Run<'a> {
         let t = DateTime::parse_from_rfc3339(raw).ok()?.with_timezone(&Utc);
         let overlap = chrono::Duration::from_std(self.orch.options.incremental_overlap).ok()?;
         Some(t - overlap)
+    }
+
+    /// Where a full walk starts asking for identity changes: the start of the last complete
+    /// full walk, which applied every change before it. Not `last_sync_at`: that also moves on
+    /// runs that failed before applying any, and a change older than it would then be lost
+    /// (the re-keyed device created anew and its old asset swept).
+    fn rekeys_since(&self) -> Option<DateTime<Utc>> {
+        self.record.last_full_sync_at
     }
 
     fn new_cursor(&mut self, cursor: Option<String>) {
