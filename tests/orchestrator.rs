@@ -639,6 +639,28 @@ async fn incremental_with_since_uses_the_stored_cursor_and_never_sweeps() {
 }
 
 #[tokio::test]
+async fn incremental_cursor_never_moves_backwards_when_nothing_changed() {
+    let p = ScriptedProvider::new().with_capabilities(since_capabilities());
+    p.put_scope(common::scope("a"));
+    let mut d = device("a-0", "a");
+    let seen_at = minutes_ago(180);
+    d.last_seen_at = Reported::Value(seen_at);
+    p.put_device(d);
+    let h = Harness::new(p).await;
+    h.map_all().await;
+    h.run(RunRequest::incremental()).await;
+    // From now on the window is empty: the provider lists nothing newer than the cursor.
+    h.provider.remove_device("a-0");
+
+    for _ in 0..3 {
+        h.run(RunRequest::incremental()).await;
+        let rec = h.integration_record().await;
+        let cursor = DateTime::parse_from_rfc3339(rec.cursor.as_deref().unwrap()).unwrap();
+        assert_eq!(cursor, seen_at, "the checkpoint holds");
+    }
+}
+
+#[tokio::test]
 async fn incremental_without_deltas_falls_back_to_a_full_walk_that_sweeps() {
     let h = Harness::new(fleet(&[("a", 3)])).await;
     h.map_all().await;

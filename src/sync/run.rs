@@ -173,12 +173,15 @@ impl<'a> Run<'a> {
                 Err(other) => return Err(other),
             }
         } else if caps.list_devices_since
-            && let Some(since) = self.cursor_time()
+            && let Some(checkpoint) = self.stored_checkpoint()
         {
+            let since = self.with_overlap(checkpoint);
             self.identity_changes(Some(since)).await?;
             self.walk(Some(since)).await?;
             if self.report.scopes_incomplete.is_empty() {
-                let next = self.max_last_seen.unwrap_or(since).max(since);
+                // Never behind the stored checkpoint: an empty window would otherwise walk it
+                // back by the overlap on every run.
+                let next = self.max_last_seen.map_or(checkpoint, |m| m.max(checkpoint));
                 self.new_cursor(Some(next.to_rfc3339()));
             }
             return self.retry_failed().await;
@@ -194,11 +197,18 @@ impl<'a> Run<'a> {
         self.sweep().await
     }
 
-    fn cursor_time(&self) -> Option<DateTime<Utc>> {
+    /// The stored `since` checkpoint (the newest last-seen time of the last complete window).
+    fn stored_checkpoint(&self) -> Option<DateTime<Utc>> {
         let raw = self.record.cursor.as_deref()?;
-        let t = DateTime::parse_from_rfc3339(raw).ok()?.with_timezone(&Utc);
-        let overlap = chrono::Duration::from_std(self.orch.options.incremental_overlap).ok()?;
-        Some(t - overlap)
+        Some(DateTime::parse_from_rfc3339(raw).ok()?.with_timezone(&Utc))
+    }
+
+    /// A checkpoint minus the overlap that absorbs clock skew between provider and us.
+    fn with_overlap(&self, checkpoint: DateTime<Utc>) -> DateTime<Utc> {
+        chrono::Duration::from_std(self.orch.options.incremental_overlap)
+            .ok()
+            .and_then(|overlap| checkpoint.checked_sub_signed(overlap))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
     }
 
     /// Where a full walk starts asking for identity changes: the start of the last complete
