@@ -730,6 +730,80 @@ async fn failed_devices_are_recorded_retried_and_cleared_after_success() {
 }
 
 #[tokio::test]
+async fn failed_device_gone_from_a_complete_listing_is_no_longer_retried() {
+    let h = Harness::new(fleet(&[("a", 3), ("b", 4)]).with_page_size(2)).await;
+    h.map_all().await;
+    h.provider
+        .update_device("a-1", |d| d.details.ram_gb = Reported::Value(-4.0));
+    h.provider
+        .update_device("b-1", |d| d.details.ram_gb = Reported::Value(-4.0));
+    h.run(RunRequest::full()).await;
+    h.provider.remove_device("a-1");
+    h.provider.remove_device("b-1");
+    h.provider.inject(ScriptedFault::ListPage {
+        scope: Some("b".into()),
+        page: 1,
+        kind: ErrorKind::Unavailable,
+    });
+
+    h.run(RunRequest::full()).await;
+    let failed = h
+        .store
+        .failed_devices(h.tenant, h.integration)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = failed.iter().map(|f| f.external_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        vec!["a-1", "b-1"],
+        "an incomplete listing proves nothing"
+    );
+
+    h.run(RunRequest::full()).await;
+    let failed = h
+        .store
+        .failed_devices(h.tenant, h.integration)
+        .await
+        .unwrap();
+    assert!(failed.is_empty(), "{failed:?}");
+}
+
+#[tokio::test]
+async fn incremental_run_retries_failed_devices_outside_its_window() {
+    let p = ScriptedProvider::new().with_capabilities(since_capabilities());
+    p.put_scope(common::scope("a"));
+    for i in 0..3 {
+        let mut d = device(&format!("a-{i}"), "a");
+        d.last_seen_at = Reported::Value(minutes_ago(600));
+        p.put_device(d);
+    }
+    let h = Harness::new(p).await;
+    h.map_all().await;
+    h.provider
+        .update_device("a-1", |d| d.details.ram_gb = Reported::Value(-4.0));
+    let first = h.run(RunRequest::incremental()).await;
+    assert_eq!(first.counts.failed, 1);
+    h.provider
+        .update_device("a-1", |d| d.details.ram_gb = Reported::Value(8.0));
+
+    let r = h.run(RunRequest::incremental()).await;
+
+    assert!(!r.fell_back_to_full);
+    assert_eq!(
+        r.counts.created, 1,
+        "fetched by id although older than the window"
+    );
+    assert!(h.asset("a-1").await.is_some());
+    assert!(
+        h.store
+            .failed_devices(h.tenant, h.integration)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
 async fn dry_run_reports_the_plan_and_writes_nothing() {
     let h = Harness::new(fleet(&[("a", 3)])).await;
     h.map_all().await;

@@ -670,6 +670,14 @@ impl<'a> Run<'a> {
             }
         }
         let dry = self.request.dry_run;
+        let finished_ok = matches!(
+            self.report.status,
+            RunStatus::Completed | RunStatus::CompletedWithErrors
+        );
+        // Every scope was listed to its last page: a device not seen is gone from the provider.
+        let complete_full_listing = finished_ok
+            && (self.request.mode == RunMode::Full || self.report.fell_back_to_full)
+            && self.report.scopes_incomplete.is_empty();
         if !dry && self.report.status != RunStatus::Failed {
             // Time alone makes devices stale; every known device is re-evaluated every run.
             self.report.agent_status_changes = store
@@ -690,9 +698,12 @@ impl<'a> Run<'a> {
                 .collect();
             let failed_ids: HashSet<&ExternalDeviceId> =
                 self.failed.iter().map(|(id, _)| id).collect();
+            // Retried successfully, or gone from a complete listing: nothing left to retry.
             let succeeded: Vec<ExternalDeviceId> = previously
                 .into_iter()
-                .filter(|id| self.seen.contains(id) && !failed_ids.contains(id))
+                .filter(|id| {
+                    !failed_ids.contains(id) && (complete_full_listing || self.seen.contains(id))
+                })
                 .collect();
             store
                 .update_failed_devices(
@@ -725,9 +736,7 @@ impl<'a> Run<'a> {
                         (self.report.status == RunStatus::CompletedWithErrors)
                             .then(|| self.sync_error_text()),
                     );
-                    let walked_fully =
-                        self.request.mode == RunMode::Full || self.report.fell_back_to_full;
-                    if walked_fully && self.report.scopes_incomplete.is_empty() {
+                    if complete_full_listing {
                         update.last_full_sync_at = Some(self.report.started_at);
                     }
                     if self.request.mode == RunMode::Incremental {
