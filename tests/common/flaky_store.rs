@@ -42,7 +42,8 @@ impl FlakyStore {
         self.fail_writes_of.lock().unwrap().clear();
     }
 
-    /// Adds a mapping row to every correlation that asks for its device.
+    /// Adds a mapping row to every correlation that asks for its device, ahead of the real
+    /// rows (so "first row wins" would pick it).
     pub(crate) fn add_correlated_mapping(&self, mapping: MappingRecord) {
         self.extra_mappings.lock().unwrap().push(mapping);
     }
@@ -152,7 +153,7 @@ impl AssetStore for FlakyStore {
         let extra = self.extra_mappings.lock().unwrap().clone();
         for m in extra {
             if query.external_ids.contains(&m.external_id) {
-                c.mappings.push(m);
+                c.mappings.insert(0, m);
             }
         }
         Ok(c)
