@@ -11,9 +11,9 @@ use chrono::DateTime;
 use common::hooked_provider::HookedProvider;
 use common::{Harness, client_of, device, fleet, minutes_ago, thresholds};
 use rmm_sync::ErrorKind;
-use rmm_sync::model::{AgentStatus, ExternalDeviceId, Reported, ScopeSnapshot};
-use rmm_sync::provider::{Capabilities, RmmProvider};
-use rmm_sync::store::{MappingStatus, SyncStatus};
+use rmm_sync::model::{AgentStatus, ExternalDeviceId, IdentityChange, Reported, ScopeSnapshot};
+use rmm_sync::provider::{Capabilities, ChangesPage, Cursor, RmmProvider};
+use rmm_sync::store::{MappingStatus, SyncStateUpdate, SyncStatus};
 use rmm_sync::sync::{
     CancelToken, HeldBackSweep, RunMode, RunRequest, RunStatus, SyncEvent, SyncOptions,
 };
@@ -675,6 +675,151 @@ async fn incremental_without_deltas_falls_back_to_a_full_walk_that_sweeps() {
     let rec = h.integration_record().await;
     assert_eq!(rec.last_incremental_sync_at, Some(r.started_at));
     assert_eq!(rec.sync_status, SyncStatus::Completed);
+}
+
+// ---- incremental runs with provider deltas (list_changes) ------------------------------------
+
+fn checkpoint_page(checkpoint: &str) -> ChangesPage {
+    ChangesPage {
+        checkpoint: Some(checkpoint.into()),
+        ..ChangesPage::default()
+    }
+}
+
+/// The pair a `list_changes_page` call is recorded as.
+fn change_call(checkpoint: Option<&str>, cursor: Option<&str>) -> (Option<String>, Option<String>) {
+    (checkpoint.map(str::to_owned), cursor.map(str::to_owned))
+}
+
+#[tokio::test]
+async fn first_incremental_with_deltas_walks_everything_and_takes_the_checkpoint() {
+    let h = Harness::new(fleet(&[("a", 3)])).await;
+    h.map_all().await;
+    let hooked = Arc::new(HookedProvider::new(Arc::clone(&h.provider)));
+    hooked.script_changes(vec![Ok(checkpoint_page("cp-1"))]);
+
+    let r = h
+        .run_with(Arc::clone(&hooked) as _, RunRequest::incremental())
+        .await;
+
+    assert!(
+        r.fell_back_to_full,
+        "no checkpoint yet: nothing to take deltas from"
+    );
+    assert_eq!(r.counts.created, 3);
+    assert_eq!(hooked.change_requests(), vec![change_call(None, None)]);
+    assert_eq!(h.integration_record().await.cursor.as_deref(), Some("cp-1"));
+}
+
+#[tokio::test]
+async fn incremental_with_deltas_applies_changes_deletions_and_rekeys_without_sweeping() {
+    let h = Harness::new(fleet(&[("a", 5)])).await;
+    h.map_all().await;
+    h.run(RunRequest::full()).await;
+    let checkpoint = SyncStateUpdate {
+        cursor: Some(Some("cp-1".into())),
+        ..SyncStateUpdate::default()
+    };
+    h.store
+        .update_sync_state(h.tenant, h.integration, &checkpoint)
+        .await
+        .unwrap();
+    h.provider.update_device("a-0", |d| {
+        d.details.lan_ip = Reported::Value("10.2.2.2".into())
+    });
+    let changed = h.provider.device("a-0").unwrap();
+    h.provider.remove_device("a-1");
+    h.provider.remove_device("a-4"); // silently gone: only a complete listing may sweep it
+    let rekeyed = h.asset("a-2").await.unwrap().asset_id;
+    h.provider.rekey_device("a-2", "a-2x", chrono::Utc::now());
+    let hooked = Arc::new(HookedProvider::new(Arc::clone(&h.provider)));
+    hooked.script_changes(vec![
+        Ok(ChangesPage {
+            devices: vec![changed],
+            deleted: vec![("a-1".into(), Some("a".into()))],
+            next_cursor: Some(Cursor::new("page-2")),
+            ..ChangesPage::default()
+        }),
+        Ok(ChangesPage {
+            identity_changes: vec![IdentityChange {
+                previous: "a-2".into(),
+                current: "a-2x".into(),
+                changed_at: None,
+            }],
+            checkpoint: Some("cp-2".into()),
+            ..ChangesPage::default()
+        }),
+    ]);
+
+    let r = h
+        .run_with(Arc::clone(&hooked) as _, RunRequest::incremental())
+        .await;
+
+    assert!(!r.fell_back_to_full);
+    assert_eq!(r.status, RunStatus::Completed, "{:?}", r.errors);
+    assert_eq!(
+        (r.counts.updated, r.counts.tombstoned, r.rekeyed),
+        (1, 1, 1)
+    );
+    assert_eq!(r.counts.created, 0);
+    assert_eq!(
+        hooked.change_requests(),
+        vec![
+            change_call(Some("cp-1"), None),
+            change_call(Some("cp-1"), Some("page-2"))
+        ]
+    );
+    assert!(h.live("a").await.contains(&"a-4".to_owned()));
+    assert_eq!(h.asset("a-2x").await.unwrap().asset_id, rekeyed);
+    let rec = h.integration_record().await;
+    assert_eq!(rec.cursor.as_deref(), Some("cp-2"));
+    assert_eq!(rec.last_incremental_sync_at, Some(r.started_at));
+}
+
+#[tokio::test]
+async fn expired_delta_window_falls_back_to_a_full_walk_and_restarts_the_window() {
+    let h = Harness::new(fleet(&[("a", 3)])).await;
+    h.map_all().await;
+    h.run(RunRequest::full()).await;
+    let checkpoint = SyncStateUpdate {
+        cursor: Some(Some("cp-old".into())),
+        ..SyncStateUpdate::default()
+    };
+    h.store
+        .update_sync_state(h.tenant, h.integration, &checkpoint)
+        .await
+        .unwrap();
+    h.provider.remove_device("a-2");
+    let hooked = Arc::new(HookedProvider::new(Arc::clone(&h.provider)));
+    hooked.script_changes(vec![
+        Err(ErrorKind::CursorExpired),
+        Ok(checkpoint_page("cp-new")),
+    ]);
+
+    let r = h
+        .run_with(Arc::clone(&hooked) as _, RunRequest::incremental())
+        .await;
+
+    assert!(r.fell_back_to_full);
+    assert_eq!(r.counts.tombstoned, 1, "the full walk sweeps");
+    assert_eq!(
+        hooked.change_requests(),
+        vec![change_call(Some("cp-old"), None), change_call(None, None)]
+    );
+    assert_eq!(
+        h.integration_record().await.cursor.as_deref(),
+        Some("cp-new")
+    );
+
+    hooked.script_changes(vec![Ok(checkpoint_page("cp-newer"))]);
+    let next = h
+        .run_with(Arc::clone(&hooked) as _, RunRequest::incremental())
+        .await;
+    assert!(!next.fell_back_to_full, "deltas again after the restart");
+    assert_eq!(
+        hooked.change_requests().last(),
+        Some(&change_call(Some("cp-new"), None))
+    );
 }
 
 // ---- failures, dry runs, device runs, history -------------------------------------------------

@@ -163,14 +163,27 @@ impl<'a> Run<'a> {
         let caps = self.provider.capabilities();
         self.scope_sync().await?;
         if caps.list_changes {
-            match self.changes().await {
-                Ok(()) => return self.retry_failed().await,
-                Err(Abort::Failed(e))
-                    if matches!(e.kind(), ErrorKind::CursorExpired | ErrorKind::Unsupported) =>
-                {
-                    tracing::info!(error = %e, "delta window unusable; falling back to a full walk");
-                }
-                Err(other) => return Err(other),
+            // Without a usable checkpoint there are no deltas: a new window is opened (before
+            // the walk, so changes made during the walk come with the next run's deltas) and
+            // everything is walked once. Otherwise every later run would fall back again, or,
+            // for a first run, ingest nothing but changes from now on.
+            let open_window = match self.record.cursor.clone() {
+                None => true,
+                Some(checkpoint) => match self.changes(Some(checkpoint)).await {
+                    Ok(()) => return self.retry_failed().await,
+                    Err(Abort::Failed(e)) if e.kind() == ErrorKind::CursorExpired => {
+                        tracing::info!(error = %e, "delta window expired; restarting it and walking everything");
+                        true
+                    }
+                    Err(Abort::Failed(e)) if e.kind() == ErrorKind::Unsupported => {
+                        tracing::info!(error = %e, "no deltas; falling back to a full walk");
+                        false
+                    }
+                    Err(other) => return Err(other),
+                },
+            };
+            if open_window {
+                self.changes(None).await?;
             }
         } else if caps.list_devices_since
             && let Some(checkpoint) = self.stored_checkpoint()
@@ -190,7 +203,8 @@ impl<'a> Run<'a> {
         self.report.fell_back_to_full = true;
         self.identity_changes(self.rekeys_since()).await?;
         self.walk(None).await?;
-        if caps.list_devices_since && self.report.scopes_incomplete.is_empty() {
+        if caps.list_devices_since && !caps.list_changes && self.report.scopes_incomplete.is_empty()
+        {
             let next = self.max_last_seen.unwrap_or(self.ctx.now);
             self.new_cursor(Some(next.to_rfc3339()));
         }
@@ -417,11 +431,12 @@ impl<'a> Run<'a> {
             .map_err(Abort::Failed)
     }
 
-    async fn changes(&mut self) -> std::result::Result<(), Abort> {
+    /// One delta window from `checkpoint` (`None`: a window that starts now).
+    async fn changes(&mut self, checkpoint: Option<String>) -> std::result::Result<(), Abort> {
         self.emit_run_started(None);
-        let mut request = ChangesRequest::new(self.record.cursor.clone());
+        let mut request = ChangesRequest::new(checkpoint);
         request.page_size = self.orch.options.page_size;
-        let mut checkpoint = None;
+        let mut window_end = None;
         loop {
             self.check_cancel()?;
             let page = self
@@ -450,15 +465,15 @@ impl<'a> Run<'a> {
                 self.absorb(r);
             }
             if page.checkpoint.is_some() {
-                checkpoint = page.checkpoint;
+                window_end = page.checkpoint;
             }
             match page.next_cursor {
                 Some(c) => request = request.with_cursor(Some(c)),
                 None => break,
             }
         }
-        if checkpoint.is_some() {
-            self.new_cursor(checkpoint);
+        if window_end.is_some() {
+            self.new_cursor(window_end);
         }
         Ok(())
     }

@@ -1,23 +1,24 @@
-//! A provider wrapper with two hooks the `ScriptedProvider` lacks: a gate that parks the first
-//! page request until the test releases it (to hold a run mid-flight), and extra devices served
-//! in another scope's listing (a device that is a member of two Tanium computer groups).
+//! A provider wrapper with hooks the `ScriptedProvider` lacks: a gate that parks the first page
+//! request until the test releases it (to hold a run mid-flight), extra devices served in another
+//! scope's listing (a device that is a member of two Tanium computer groups), and scripted delta
+//! pages (`list_changes`, as NinjaOne activities).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
-use rmm_sync::Result;
 use rmm_sync::model::{
     AgentStatusThresholds, DeviceSnapshot, ExternalDeviceId, ExternalScopeId, IdentityChange,
     ScopeSnapshot,
 };
 use rmm_sync::provider::{
-    Capabilities, ConnectionReport, DevicePage, DevicePageRequest, DeviceSnapshotSource,
-    ProviderInfo, RmmProvider, ScopeSource,
+    Capabilities, ChangesPage, ChangesRequest, ConnectionReport, DevicePage, DevicePageRequest,
+    DeviceSnapshotSource, ProviderInfo, RmmProvider, ScopeSource,
 };
 use rmm_sync::testkit::ScriptedProvider;
+use rmm_sync::{Error, ErrorKind, Result};
 use tokio::sync::Notify;
 
 #[derive(Debug, Default)]
@@ -34,6 +35,10 @@ pub(crate) struct HookedProvider {
     inner: Arc<ScriptedProvider>,
     pub(crate) gate: Gate,
     extra: Mutex<HashMap<ExternalScopeId, Vec<DeviceSnapshot>>>,
+    /// Answers of `list_changes_page`, in order; set, it turns `list_changes` on.
+    changes: Mutex<Option<VecDeque<std::result::Result<ChangesPage, ErrorKind>>>>,
+    /// The (checkpoint, cursor) of every `list_changes_page` call.
+    change_requests: Mutex<Vec<(Option<String>, Option<String>)>>,
 }
 
 impl HookedProvider {
@@ -42,7 +47,19 @@ impl HookedProvider {
             inner,
             gate: Gate::default(),
             extra: Mutex::new(HashMap::new()),
+            changes: Mutex::new(None),
+            change_requests: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Claims `list_changes` and answers its calls with `answers`, in order.
+    pub(crate) fn script_changes(&self, answers: Vec<std::result::Result<ChangesPage, ErrorKind>>) {
+        *self.changes.lock().unwrap() = Some(answers.into());
+    }
+
+    /// The (checkpoint, cursor) of every `list_changes_page` call so far.
+    pub(crate) fn change_requests(&self) -> Vec<(Option<String>, Option<String>)> {
+        self.change_requests.lock().unwrap().clone()
     }
 
     /// Parks the next page request until `gate.release` is notified.
@@ -67,7 +84,10 @@ impl RmmProvider for HookedProvider {
         self.inner.info()
     }
     fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
+        Capabilities {
+            list_changes: self.changes.lock().unwrap().is_some(),
+            ..self.inner.capabilities()
+        }
     }
     fn agent_status_thresholds(&self) -> AgentStatusThresholds {
         self.inner.agent_status_thresholds()
@@ -99,6 +119,24 @@ impl DeviceSnapshotSource for HookedProvider {
             page.devices.extend(extra.iter().cloned());
         }
         Ok(page)
+    }
+
+    async fn list_changes_page(&self, request: &ChangesRequest) -> Result<ChangesPage> {
+        self.change_requests.lock().unwrap().push((
+            request.checkpoint.clone(),
+            request.cursor.as_ref().map(|c| c.as_str().to_owned()),
+        ));
+        let answer = self
+            .changes
+            .lock()
+            .unwrap()
+            .as_mut()
+            .and_then(VecDeque::pop_front);
+        match answer {
+            Some(Ok(page)) => Ok(page),
+            Some(Err(kind)) => Err(Error::new(kind, format!("scripted change fault: {kind}"))),
+            None => Err(Error::new(ErrorKind::Other, "no scripted change page left")),
+        }
     }
 
     async fn identity_changes(
