@@ -8,12 +8,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::DateTime;
+use common::flaky_store::FlakyStore;
 use common::hooked_provider::HookedProvider;
 use common::{Harness, client_of, device, fleet, minutes_ago, thresholds};
 use rmm_sync::ErrorKind;
-use rmm_sync::model::{AgentStatus, ExternalDeviceId, IdentityChange, Reported, ScopeSnapshot};
+use rmm_sync::model::{
+    AgentStatus, ClientId, ExternalDeviceId, IdentityChange, Reported, ScopeSnapshot, TenantId,
+};
 use rmm_sync::provider::{Capabilities, ChangesPage, Cursor, RmmProvider};
-use rmm_sync::store::{MappingStatus, SyncStateUpdate, SyncStatus};
+use rmm_sync::store::{AssetStore, MappingStatus, ScopeAssignment, SyncStateUpdate, SyncStatus};
 use rmm_sync::sync::{
     CancelToken, HeldBackSweep, RunMode, RunRequest, RunStatus, SyncEvent, SyncOptions,
 };
@@ -265,6 +268,79 @@ async fn circuit_breaker_lets_exactly_half_of_a_scope_go() {
 
     assert!(r.held_back_sweeps.is_empty());
     assert_eq!(r.counts.tombstoned, 6);
+}
+
+#[tokio::test(start_paused = true)]
+async fn store_outage_fails_the_run_as_a_whole_and_sweeps_nothing() {
+    let store = Arc::new(FlakyStore::default());
+    let dyn_store: Arc<dyn AssetStore> = Arc::clone(&store) as _;
+    let h = Harness::in_store(
+        dyn_store,
+        TenantId::new_random(),
+        fleet(&[("a", 3)]),
+        "main",
+    )
+    .await;
+    h.map_all().await;
+    let first = h.run(RunRequest::full()).await;
+    h.provider.update_device("a-0", |d| {
+        d.details.lan_ip = Reported::Value("10.3.3.3".into())
+    });
+    h.provider.remove_device("a-2");
+    store.go_down();
+
+    let r = h.run(RunRequest::full()).await;
+
+    assert_eq!(r.status, RunStatus::Failed);
+    assert_eq!(r.counts.tombstoned, 0);
+    let rec = h.integration_record().await;
+    assert_eq!(rec.sync_status, SyncStatus::Error);
+    assert!(rec.sync_error.unwrap().contains("connection refused"));
+    assert_eq!(rec.last_full_sync_at, Some(first.started_at));
+    assert_eq!(h.live("a").await, ids("a", 0..3));
+
+    store.heal();
+    let healed = h.run(RunRequest::full()).await;
+    assert_eq!(healed.status, RunStatus::Completed);
+    assert_eq!((healed.counts.updated, healed.counts.tombstoned), (1, 1));
+}
+
+#[tokio::test]
+async fn remapping_a_scope_moves_its_assets_unmapping_keeps_them() {
+    let h = Harness::new(fleet(&[("a", 2)])).await;
+    h.map_all().await;
+    h.run(RunRequest::full()).await;
+    let assign = |client: Option<ClientId>| ScopeAssignment {
+        client_id: Some(client),
+        ..ScopeAssignment::default()
+    };
+    let new_owner = ClientId::from_name("new-owner");
+    h.store
+        .assign_scope(
+            h.tenant,
+            h.integration,
+            &"a".into(),
+            &assign(Some(new_owner)),
+        )
+        .await
+        .unwrap();
+
+    let r = h.run(RunRequest::full()).await;
+
+    assert_eq!(r.counts.updated, 2);
+    assert_eq!(h.asset("a-0").await.unwrap().client_id, new_owner);
+
+    h.store
+        .assign_scope(h.tenant, h.integration, &"a".into(), &assign(None))
+        .await
+        .unwrap();
+    h.run(RunRequest::full()).await;
+    let asset = h.asset("a-0").await.unwrap();
+    assert_eq!(
+        asset.client_id, new_owner,
+        "an unmapped scope takes no client away"
+    );
+    assert_eq!(h.live("a").await.len(), 2, "nor the assets");
 }
 
 // ---- identity: moves, overlaps, re-keys -------------------------------------------------------

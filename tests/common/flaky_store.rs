@@ -24,6 +24,7 @@ use rmm_sync::{Error, ErrorKind, Result};
 pub(crate) struct FlakyStore {
     pub(crate) inner: InMemoryStore,
     fail_writes_of: Mutex<HashSet<ExternalDeviceId>>,
+    outage: Mutex<bool>,
     extra_mappings: Mutex<Vec<MappingRecord>>,
 }
 
@@ -37,9 +38,15 @@ impl FlakyStore {
             .insert(ExternalDeviceId::new(device));
     }
 
+    /// Every `apply` fails as an unreachable database would.
+    pub(crate) fn go_down(&self) {
+        *self.outage.lock().unwrap() = true;
+    }
+
     /// Writes succeed again.
     pub(crate) fn heal(&self) {
         self.fail_writes_of.lock().unwrap().clear();
+        *self.outage.lock().unwrap() = false;
     }
 
     /// Adds a mapping row to every correlation that asks for its device, ahead of the real
@@ -160,6 +167,12 @@ impl AssetStore for FlakyStore {
     }
 
     async fn apply(&self, tenant: TenantId, writes: &[DeviceWrite]) -> Result<()> {
+        if *self.outage.lock().unwrap() {
+            return Err(Error::new(
+                ErrorKind::Unavailable,
+                "connection refused by the database",
+            ));
+        }
         let failing = self.fail_writes_of.lock().unwrap().clone();
         if let Some(w) = writes.iter().find(|w| failing.contains(&w.external_id)) {
             return Err(Error::new(
