@@ -1066,6 +1066,11 @@ async fn dry_run_reports_the_plan_and_writes_nothing() {
     assert_eq!(r.counts.updated, 1);
     assert_eq!(r.counts.unchanged, 1);
     assert_eq!(r.counts.tombstoned, 1);
+    let plan = r.plan.expect("a dry run carries its plan");
+    assert_eq!(
+        (plan.created, plan.updated, plan.tombstoned),
+        (vec!["a-9".into()], vec!["a-0".into()], vec!["a-1".into()])
+    );
     assert!(snapshot().await == before, "a dry run changes nothing");
 }
 
