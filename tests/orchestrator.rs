@@ -202,8 +202,10 @@ async fn removed_device_is_tombstoned_after_a_complete_listing_and_only_once() {
     assert_eq!(again.counts.written(), 0);
 }
 
+/// A failed listing anywhere holds back every sweep of the run: the device it hid may have moved
+/// out of a scope that did list completely.
 #[tokio::test]
-async fn listing_that_fails_midway_sweeps_nothing_in_that_scope() {
+async fn listing_that_fails_midway_sweeps_nothing_in_that_run() {
     let h = Harness::new(fleet(&[("a", 6), ("b", 3)]).with_page_size(2)).await;
     h.map_all().await;
     let first = h.run(RunRequest::full()).await;
@@ -219,16 +221,23 @@ async fn listing_that_fails_midway_sweeps_nothing_in_that_scope() {
 
     assert_eq!(r.status, RunStatus::CompletedWithErrors);
     assert_eq!(r.scopes_incomplete, vec!["a".into()]);
-    assert_eq!(r.counts.tombstoned, 1, "only the complete scope b is swept");
+    assert_eq!(r.counts.tombstoned, 0, "no sweep while a listing failed");
+    assert!(r.sweep_skipped.is_some(), "the held-back sweep is reported");
     assert!(h.live("a").await.contains(&"a-4".to_owned()));
-    assert_eq!(
-        h.mapping("b-0").await.unwrap().status,
-        MappingStatus::Deleted
-    );
+    assert!(h.live("b").await.contains(&"b-0".to_owned()));
     let rec = h.integration_record().await;
     assert_eq!(rec.last_full_sync_at, Some(first.started_at));
     let cause = rec.sync_error.expect("the scope error is reported");
     assert!(cause.contains("scope: a"), "{cause}");
+
+    // The next complete run sweeps both.
+    let next = h.run(RunRequest::full()).await;
+    assert_eq!(next.counts.tombstoned, 2);
+    assert_eq!(next.sweep_skipped, None);
+    assert_eq!(
+        h.mapping("b-0").await.unwrap().status,
+        MappingStatus::Deleted
+    );
 }
 
 #[tokio::test]
@@ -1138,4 +1147,103 @@ async fn run_history_keeps_every_report_newest_first() {
         .await
         .unwrap();
     assert_ne!(last_two[0].run_id, second.run_id);
+}
+
+// ---- lease renewal and inactive integrations ----------------------------------------------
+
+/// An intruder's attempt to take the lease, made from inside a progress callback.
+fn intrude(h: &Harness) -> impl Fn() -> bool + Send + Sync + 'static {
+    let (store, tenant, integration) = (Arc::clone(&h.store), h.tenant, h.integration);
+    move || {
+        let now = rmm_sync::ingest::now_micros();
+        let request = rmm_sync::store::LeaseRequest {
+            holder: "intruder".into(),
+            expires_at: now + chrono::Duration::hours(1),
+            now,
+        };
+        futures::executor::block_on(store.try_acquire_lease(tenant, integration, &request)).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_run_longer_than_its_lease_ttl_keeps_the_lease() {
+    let h = Harness::new(fleet(&[("a", 3)]).with_page_size(1)).await;
+    h.map_all().await;
+    let options = SyncOptions {
+        lease_ttl: Duration::from_millis(300),
+        ..SyncOptions::default()
+    };
+    let try_take = intrude(&h);
+    let taken = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&taken);
+    let h = h
+        .with_options(options)
+        .with_progress(Arc::new(move |e: &SyncEvent| {
+            if matches!(e, SyncEvent::PageIngested { .. }) {
+                // Each page takes longer than a third of the TTL: without renewal the lease would
+                // lapse by the second page.
+                std::thread::sleep(Duration::from_millis(200));
+                log.lock().unwrap().push(try_take());
+            }
+        }));
+
+    let r = h.run(RunRequest::full()).await;
+
+    assert_eq!(r.status, RunStatus::Completed);
+    assert_eq!(
+        *taken.lock().unwrap(),
+        vec![false, false, false],
+        "the lease never lapsed"
+    );
+}
+
+#[tokio::test]
+async fn a_run_that_lost_its_lease_stops() {
+    let h = Harness::new(fleet(&[("a", 3)]).with_page_size(1)).await;
+    h.map_all().await;
+    let options = SyncOptions {
+        lease_ttl: Duration::from_millis(100),
+        ..SyncOptions::default()
+    };
+    let try_take = intrude(&h);
+    let h = h
+        .with_options(options)
+        .with_progress(Arc::new(move |e: &SyncEvent| {
+            if matches!(e, SyncEvent::PageIngested { .. }) {
+                std::thread::sleep(Duration::from_millis(150)); // the lease lapses…
+                assert!(try_take(), "…and another worker takes it");
+            }
+        }));
+
+    let r = h.run(RunRequest::full()).await;
+
+    assert_eq!(r.status, RunStatus::Failed);
+    assert!(
+        r.errors.iter().any(|e| e.kind == ErrorKind::LeaseHeld),
+        "{:?}",
+        r.errors
+    );
+    assert_eq!(r.counts.seen, 1, "no page after the lease was lost");
+}
+
+#[tokio::test]
+async fn an_inactive_integration_is_refused() {
+    let h = Harness::new(fleet(&[("a", 1)])).await;
+    let mut spec = h.provider.integration_spec("main");
+    spec.is_active = false;
+    h.store.upsert_integration(h.tenant, &spec).await.unwrap();
+
+    let err = h
+        .orch
+        .run(
+            h.tenant,
+            h.integration,
+            Arc::clone(&h.provider) as Arc<dyn RmmProvider>,
+            RunRequest::full(),
+        )
+        .await
+        .expect_err("inactive integrations do not sync");
+
+    assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+    assert!(err.to_string().contains("not active"), "{err}");
 }

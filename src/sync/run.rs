@@ -46,6 +46,12 @@ pub(super) struct Run<'a> {
     total_errors: u64,
     /// `RunStarted` was emitted (exactly once per run, with the scope count when known).
     run_started: bool,
+    /// Who holds the lease, and when it was last extended.
+    lease_holder: String,
+    lease_renewed_at: std::time::Instant,
+    /// Why this run must not sweep even complete scopes (a failed listing elsewhere may hide a
+    /// device that moved there; a failed identity-change fetch may hide a re-key).
+    no_sweep: Option<String>,
 }
 
 impl<'a> Run<'a> {
@@ -100,6 +106,7 @@ impl<'a> Run<'a> {
             held_back_sweeps: Vec::new(),
             agent_status_changes: 0,
             rekeyed: 0,
+            sweep_skipped: None,
             plan: request.dry_run.then(Default::default),
             fell_back_to_full: false,
         };
@@ -117,6 +124,9 @@ impl<'a> Run<'a> {
             whole_listing_complete: false,
             max_last_seen: None,
             pending_cursor: None,
+            lease_holder: lease.holder.clone(),
+            lease_renewed_at: std::time::Instant::now(),
+            no_sweep: None,
             total_errors: 0,
             run_started: false,
         };
@@ -153,6 +163,7 @@ impl<'a> Run<'a> {
                 self.scope_sync().await?;
                 self.identity_changes(self.rekeys_since()).await?;
                 self.walk(None).await?;
+                self.set_since_cursor_after_full_walk();
                 self.sweep().await
             }
             RunMode::Incremental => self.incremental().await,
@@ -203,11 +214,7 @@ impl<'a> Run<'a> {
         self.report.fell_back_to_full = true;
         self.identity_changes(self.rekeys_since()).await?;
         self.walk(None).await?;
-        if caps.list_devices_since && !caps.list_changes && self.report.scopes_incomplete.is_empty()
-        {
-            let next = self.max_last_seen.unwrap_or(self.ctx.now);
-            self.new_cursor(Some(next.to_rfc3339()));
-        }
+        self.set_since_cursor_after_full_walk();
         self.sweep().await
     }
 
@@ -231,6 +238,18 @@ impl<'a> Run<'a> {
     /// (the re-keyed device created anew and its old asset swept).
     fn rekeys_since(&self) -> Option<DateTime<Utc>> {
         self.record.last_full_sync_at
+    }
+
+    /// After a complete full walk, a `since` provider's next incremental run starts from the
+    /// newest last-seen time the walk saw (the provider's clock, not ours).
+    fn set_since_cursor_after_full_walk(&mut self) {
+        let caps = self.provider.capabilities();
+        if caps.list_devices_since && !caps.list_changes && self.report.scopes_incomplete.is_empty()
+        {
+            let next = self.max_last_seen.unwrap_or(self.ctx.now);
+            let next = self.stored_checkpoint().map_or(next, |c| c.max(next));
+            self.new_cursor(Some(next.to_rfc3339()));
+        }
     }
 
     fn new_cursor(&mut self, cursor: Option<String>) {
@@ -270,7 +289,9 @@ impl<'a> Run<'a> {
             Err(e) if e.kind().is_auth() => return Err(Abort::Failed(e)),
             Err(e) => {
                 // Not fatal: without the re-keys, the listing still updates everything else.
+                // But a re-keyed device would now look new and its old id gone: no sweep.
                 self.error(None, &e);
+                self.no_sweep = Some(format!("identity changes could not be fetched: {e}"));
                 return Ok(());
             }
         };
@@ -390,8 +411,38 @@ impl<'a> Run<'a> {
             if self.request.cancel.is_cancelled() {
                 return Err(Abort::Cancelled);
             }
+            self.renew_lease().await?;
         }
         Ok(true)
+    }
+
+    /// Extends the lease once a third of its lifetime has passed, so a run longer than the TTL
+    /// keeps it. Losing it (it lapsed and another run took it) stops this run.
+    async fn renew_lease(&mut self) -> std::result::Result<(), Abort> {
+        let ttl = self.orch.options.lease_ttl;
+        if self.lease_renewed_at.elapsed() < ttl / 3 {
+            return Ok(());
+        }
+        let now = now_micros();
+        let request = LeaseRequest {
+            holder: self.lease_holder.clone(),
+            expires_at: now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(2)),
+            now,
+        };
+        let kept = self
+            .orch
+            .store
+            .try_acquire_lease(self.tenant, self.record.integration_id, &request)
+            .await
+            .map_err(Abort::Failed)?;
+        if !kept {
+            return Err(Abort::Failed(Error::new(
+                ErrorKind::LeaseHeld,
+                "the run lease lapsed and another run took it; this run stopped",
+            )));
+        }
+        self.lease_renewed_at = std::time::Instant::now();
+        Ok(())
     }
 
     /// Emits `RunStarted` unless it was emitted already: a walk knows its scope count only
@@ -540,6 +591,19 @@ impl<'a> Run<'a> {
     /// in this run are tombstoned, unless the circuit breaker holds the sweep back.
     async fn sweep(&mut self) -> std::result::Result<(), Abort> {
         if !self.provider.capabilities().deletion_detection {
+            return Ok(());
+        }
+        if self.no_sweep.is_none() && !self.report.scopes_incomplete.is_empty() {
+            // A device that moved into a scope whose listing failed was not seen anywhere; its
+            // old scope must not tombstone it. Complete scopes are swept on the next good run.
+            self.no_sweep = Some(format!(
+                "{} scope listing(s) did not complete",
+                self.report.scopes_incomplete.len()
+            ));
+        }
+        if let Some(reason) = &self.no_sweep {
+            tracing::warn!(reason = %reason, "no devices swept in this run");
+            self.report.sweep_skipped = Some(reason.clone());
             return Ok(());
         }
         let sweepable: Vec<ExternalScopeId> = if self.whole_listing_complete {

@@ -170,6 +170,7 @@ fn report(fx: &Fixture, minute: i64, status: RunStatus) -> RunReport {
         }],
         agent_status_changes: 5,
         rekeyed: 2,
+        sweep_skipped: None,
         plan: None,
         fell_back_to_full: true,
     }
