@@ -35,12 +35,6 @@ impl TempDb {
         }
     }
 
-    fn at(path: &Path) -> Self {
-        Self {
-            path: path.to_owned(),
-        }
-    }
-
     fn url(&self) -> String {
         format!("sqlite://{}", self.path.display())
     }
@@ -64,7 +58,9 @@ const SCOPES: u64 = 4;
 const SEED: u64 = 7;
 
 fn tenant() -> TenantId {
-    TenantId::from_uuid(uuid::Uuid::from_u128(0x5eed_0000_0000_4000_8000_0000_0000_0001))
+    TenantId::from_uuid(uuid::Uuid::from_u128(
+        0x5eed_0000_0000_4000_8000_0000_0000_0001,
+    ))
 }
 
 fn integration(name: &str) -> IntegrationId {
@@ -115,7 +111,11 @@ async fn count(store: &SqliteStore, sql: &str) -> i64 {
 async fn assert_each_device_once(store: &SqliteStore, n: u64) {
     assert_eq!(count(store, "SELECT count(*) FROM assets").await, n as i64);
     assert_eq!(
-        count(store, "SELECT count(*) FROM tenant_external_entity_mappings").await,
+        count(
+            store,
+            "SELECT count(*) FROM tenant_external_entity_mappings"
+        )
+        .await,
         n as i64
     );
     assert_eq!(
@@ -157,7 +157,8 @@ async fn connect_creates_a_missing_file_and_migrates_it() {
         "rmm_sync_runs",
         "rmm_sync_asset_identifiers",
     ] {
-        let sql = format!("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '{table}'");
+        let sql =
+            format!("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '{table}'");
         assert_eq!(count(&store, &sql).await, 1, "{table}");
     }
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
@@ -251,10 +252,19 @@ async fn timestamps_and_fractional_ram_round_trip_exactly() {
     assert_eq!(a.last_seen_at, d.last_seen_at.value().copied());
     let ext = a.extension.unwrap();
     assert_eq!(ext.ram_gb, Some(15.7));
-    assert_eq!(ext.last_reboot_at, d.details.last_reboot_at.value().copied());
+    assert_eq!(
+        ext.last_reboot_at,
+        d.details.last_reboot_at.value().copied()
+    );
     // The optimistic-concurrency guard compares updated_at exactly: an update must apply.
     d.display_name = "renamed by provider".into();
-    let r = engine.ingest(&ctx.clone().at(now + chrono::Duration::microseconds(1)), vec![d]).await.unwrap();
+    let r = engine
+        .ingest(
+            &ctx.clone().at(now + chrono::Duration::microseconds(1)),
+            vec![d],
+        )
+        .await
+        .unwrap();
     assert_eq!(r.counts.updated, 1, "{:?}", r.outcomes);
 }
 
@@ -308,7 +318,342 @@ async fn a_unique_violation_is_a_conflict_and_the_batch_writes_nothing() {
     assert!(err.to_string().contains("UNIQUE"), "{err}");
     assert_eq!(count(&store, "SELECT count(*) FROM assets").await, 1);
     assert_eq!(
-        count(&store, "SELECT count(*) FROM tenant_external_entity_mappings").await,
+        count(
+            &store,
+            "SELECT count(*) FROM tenant_external_entity_mappings"
+        )
+        .await,
         1
     );
+}
+
+#[tokio::test]
+async fn a_locked_database_or_an_exhausted_pool_is_unavailable_and_retryable() {
+    let db = TempDb::new();
+    db.open().await.close().await;
+    let options = SqliteStoreOptions {
+        max_connections: 1,
+        busy_timeout: Duration::from_millis(50),
+        acquire_timeout: Duration::from_millis(50),
+    };
+    let store = SqliteStore::connect_with(&db.url(), &options)
+        .await
+        .unwrap();
+    let ctx = set_up(&store, "busy").await;
+
+    // Another writer holds the write lock for longer than busy_timeout.
+    let other = db.open().await;
+    let mut lock = other.pool().begin_with("BEGIN IMMEDIATE").await.unwrap();
+    sqlx::query("DELETE FROM rmm_sync_suppressed_devices")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let err = store
+        .set_suppressed(tenant(), ctx.integration_id, &"dev-1".into(), true)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(err.is_retryable());
+    lock.rollback().await.unwrap();
+    store
+        .set_suppressed(tenant(), ctx.integration_id, &"dev-1".into(), true)
+        .await
+        .unwrap();
+
+    // Every pooled connection is checked out.
+    let held = store.pool().acquire().await.unwrap();
+    let err = store
+        .get_integration(tenant(), ctx.integration_id)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(err.is_retryable());
+    drop(held);
+}
+
+#[tokio::test]
+async fn two_stores_on_one_file_write_concurrently_without_losing_anything() {
+    let db = TempDb::new();
+    let a = db.open().await;
+    let b = db.open().await;
+    let ctx_a = set_up(&a, "writer-a").await;
+    let ctx_b = set_up(&b, "writer-b").await;
+    let options = rmm_sync::ingest::EngineOptions {
+        batch_size: 50,
+        ..Default::default()
+    };
+    let engine_a = IngestionEngine::with_options(Arc::new(a.clone()), options.clone());
+    let engine_b = IngestionEngine::with_options(Arc::new(b.clone()), options);
+    // Interleaved small transactions from two pools: each waits for the other's write lock.
+    let (ra, rb) = tokio::join!(
+        engine_a.ingest(&ctx_a, devices(0..1000)),
+        engine_b.ingest(&ctx_b, devices(0..1000)),
+    );
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert_eq!((ra.counts.created, rb.counts.created), (1000, 1000));
+    // A re-sync of one races the other's changes.
+    let mut changed = devices(0..1000);
+    for d in changed.iter_mut().step_by(10) {
+        d.display_name.push_str("-renamed");
+    }
+    let (ra, rb) = tokio::join!(
+        engine_a.ingest(&ctx_a, devices(0..1000)),
+        engine_b.ingest(&ctx_b, changed),
+    );
+    assert_eq!(ra.unwrap().counts.unchanged, 1000);
+    assert_eq!(rb.unwrap().counts.updated, 100);
+    // Same device ids in two integrations of one provider: two assets each, never adopted
+    // across integrations.
+    assert_eq!(count(&a, "SELECT count(*) FROM assets").await, 2000);
+    assert_eq!(
+        count(
+            &a,
+            "SELECT count(*) FROM (SELECT integration_id, external_entity_id \
+             FROM tenant_external_entity_mappings GROUP BY 1, 2 HAVING count(*) = 1)"
+        )
+        .await,
+        2000
+    );
+    assert_eq!(
+        count(
+            &a,
+            "SELECT count(*) FROM assets WHERE name LIKE '%-renamed'"
+        )
+        .await,
+        100
+    );
+}
+
+#[tokio::test]
+async fn an_orchestrated_run_records_state_runs_and_releases_the_lease() {
+    use rmm_sync::sync::{RunRequest, SyncOrchestrator};
+    use rmm_sync::testkit::ScriptedProvider;
+
+    let db = TempDb::new();
+    let store: Arc<dyn AssetStore> = Arc::new(db.open().await);
+    let provider = Arc::new(ScriptedProvider::generated(120, 3, 11));
+    let spec = provider.integration_spec("orchestrated");
+    store.upsert_integration(tenant(), &spec).await.unwrap();
+    let orchestrator = SyncOrchestrator::new(Arc::clone(&store));
+    orchestrator
+        .sync_scopes(tenant(), spec.integration_id, provider.as_ref())
+        .await
+        .unwrap();
+    for scope in store
+        .list_scopes(tenant(), spec.integration_id)
+        .await
+        .unwrap()
+    {
+        let map = ScopeAssignment {
+            client_id: Some(Some(ClientId::from_name(scope.external_id.as_str()))),
+            auto_sync_assets: None,
+        };
+        store
+            .assign_scope(tenant(), spec.integration_id, &scope.external_id, &map)
+            .await
+            .unwrap();
+    }
+    let first = orchestrator
+        .run(
+            tenant(),
+            spec.integration_id,
+            provider.clone(),
+            RunRequest::full(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.counts.created, 120, "{first:?}");
+    provider.remove_device("dev-3");
+    let second = orchestrator
+        .run(
+            tenant(),
+            spec.integration_id,
+            provider.clone(),
+            RunRequest::full(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(second.counts.unchanged, 119, "{second:?}");
+    assert_eq!(second.counts.tombstoned, 1, "{second:?}");
+    let m = store
+        .get_mapping(tenant(), spec.integration_id, &"dev-3".into())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.status, MappingStatus::Deleted);
+
+    let runs = store
+        .recent_runs(tenant(), spec.integration_id, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        runs.iter().map(|r| r.run_id).collect::<Vec<_>>(),
+        vec![second.run_id, first.run_id]
+    );
+    let record = store
+        .get_integration(tenant(), spec.integration_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(record.last_full_sync_at.is_some());
+    // The lease was released: another holder gets it at once.
+    let lease = rmm_sync::store::LeaseRequest {
+        holder: "someone-else".into(),
+        expires_at: Utc::now() + chrono::Duration::minutes(5),
+        now: Utc::now(),
+    };
+    assert!(
+        store
+            .try_acquire_lease(tenant(), spec.integration_id, &lease)
+            .await
+            .unwrap()
+    );
+}
+
+// ---- crash safety -----------------------------------------------------------------------------
+
+/// Set in a child copy of this test binary: the database it ingests into.
+const CRASH_CHILD_DB: &str = "RMM_SYNC_SQLITE_CRASH_CHILD_DB";
+/// Set in the child: abort after this many committed batches (absent: run until killed).
+const CRASH_CHILD_ABORT_AFTER: &str = "RMM_SYNC_SQLITE_CRASH_CHILD_ABORT_AFTER";
+const CRASH_BATCH: u64 = 100;
+
+/// The child's side: ingest `CRASH_BATCH`-device batches, print `committed <k>` after each
+/// commit, and die without any cleanup.
+async fn crash_child(db: &str) -> ! {
+    let abort_after: Option<u64> = std::env::var(CRASH_CHILD_ABORT_AFTER)
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let store = SqliteStore::connect(&format!("sqlite://{db}"))
+        .await
+        .unwrap();
+    let ctx = IngestContext::new(tenant(), ProviderId::TANIUM, integration("crash"));
+    let engine = IngestionEngine::new(Arc::new(store));
+    for k in 1.. {
+        let batch = devices((k - 1) * CRASH_BATCH..k * CRASH_BATCH);
+        let r = engine.ingest(&ctx, batch).await.unwrap();
+        assert_eq!(r.counts.created, CRASH_BATCH);
+        println!("committed {k}");
+        if abort_after == Some(k) {
+            std::process::abort();
+        }
+    }
+    unreachable!("the child runs until it aborts or is killed")
+}
+
+/// Runs this test again in a child process (only this test, in child mode).
+fn spawn_child(test: &str, db: &Path, abort_after: Option<u64>) -> std::process::Child {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CRASH_CHILD_DB, db)
+        .env_remove(CRASH_CHILD_ABORT_AFTER)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some(n) = abort_after {
+        cmd.env(CRASH_CHILD_ABORT_AFTER, n.to_string());
+    }
+    cmd.spawn().unwrap()
+}
+
+fn last_committed(lines: &[String]) -> u64 {
+    lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("committed "))
+        .filter_map(|n| n.trim().parse().ok())
+        .max()
+        .unwrap_or(0)
+}
+
+/// After a crash: what was committed is whole batches, and a complete re-run ends with every
+/// device exactly once and every committed asset kept.
+async fn assert_recovers(db: &TempDb, reported: u64) {
+    let store = db.open().await;
+    let mapped = count(
+        &store,
+        "SELECT count(*) FROM tenant_external_entity_mappings",
+    )
+    .await as u64;
+    assert_eq!(
+        mapped % CRASH_BATCH,
+        0,
+        "a batch was half written: {mapped} mappings"
+    );
+    assert!(mapped >= reported * CRASH_BATCH, "lost a committed batch");
+    assert_each_device_once(&store, mapped).await;
+    let before = store
+        .list_assets(tenant(), &AssetFilter::default())
+        .await
+        .unwrap();
+
+    let total = mapped + 3 * CRASH_BATCH;
+    let ctx = IngestContext::new(tenant(), ProviderId::TANIUM, integration("crash"));
+    let engine = IngestionEngine::new(Arc::new(store.clone()));
+    let r = engine.ingest(&ctx, devices(0..total)).await.unwrap();
+    assert_eq!(r.counts.unchanged, mapped, "{:?}", r.counts);
+    assert_eq!(r.counts.created, total - mapped, "{:?}", r.counts);
+    assert_each_device_once(&store, total).await;
+    for a in before {
+        let now = store.get_asset(tenant(), a.asset_id).await.unwrap();
+        assert_eq!(now.as_ref(), Some(&a), "committed asset changed or lost");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_process_aborted_between_batches_loses_and_duplicates_nothing() {
+    if let Ok(db) = std::env::var(CRASH_CHILD_DB) {
+        crash_child(&db).await;
+    }
+    let db = TempDb::new();
+    set_up(&db.open().await, "crash").await;
+    let child = spawn_child(
+        "a_process_aborted_between_batches_loses_and_duplicates_nothing",
+        &db.path,
+        Some(3),
+    );
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "the child must die by abort");
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(last_committed(&lines), 3, "{lines:?}");
+    let store = db.open().await;
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM assets").await as u64,
+        3 * CRASH_BATCH
+    );
+    assert_recovers(&db, 3).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_process_killed_inside_a_batch_loses_and_duplicates_nothing() {
+    if let Ok(db) = std::env::var(CRASH_CHILD_DB) {
+        crash_child(&db).await;
+    }
+    let db = TempDb::new();
+    set_up(&db.open().await, "crash").await;
+    let mut child = spawn_child(
+        "a_process_killed_inside_a_batch_loses_and_duplicates_nothing",
+        &db.path,
+        None,
+    );
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        let done = line.trim() == "committed 2";
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    // Most of the child's time is spent inside a write transaction; kill it a few
+    // milliseconds into the next batch (SIGKILL: no unwinding, no rollback, no close).
+    std::thread::sleep(Duration::from_millis(
+        1 + uuid::Uuid::new_v4().as_u128() as u64 % 15,
+    ));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(last_committed(&lines), 2, "{lines:?}");
+    assert_recovers(&db, 2).await;
 }

@@ -13,8 +13,8 @@ use super::rows::{
 use super::write::{extension_table, identifier_rows};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{
-    AgentStatusThresholds, AssetId, ExtensionKind, ExtensionRow, ExternalDeviceId,
-    ExternalScopeId, IntegrationId, TenantId,
+    AgentStatusThresholds, AssetId, ExtensionKind, ExtensionRow, ExternalDeviceId, ExternalScopeId,
+    IntegrationId, TenantId,
 };
 use crate::store::{AssetFilter, AssetRecord, HostAssetUpdate, MappingRecord};
 
@@ -61,7 +61,8 @@ pub(super) async fn list_assets(
     filter: &AssetFilter,
 ) -> Result<Vec<AssetRecord>> {
     let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(SELECT_ASSET_WITH_EXTENSION.as_str());
-    qb.push(" WHERE a.tenant = ").push_bind(id(tenant.as_uuid()));
+    qb.push(" WHERE a.tenant = ")
+        .push_bind(id(tenant.as_uuid()));
     if let Some(integration) = filter.integration_id {
         qb.push(
             " AND a.asset_id IN (SELECT m.alga_entity_id FROM tenant_external_entity_mappings m \
@@ -146,7 +147,8 @@ pub(super) async fn update_asset(
         set.push("location = ").push_bind_unseparated(v.clone());
     }
     if let Some(v) = &u.serial_number {
-        set.push("serial_number = ").push_bind_unseparated(v.clone());
+        set.push("serial_number = ")
+            .push_bind_unseparated(v.clone());
     }
     if let Some(v) = u.client_id {
         set.push("client_id = ")
@@ -199,7 +201,11 @@ pub(super) async fn update_asset(
     tx.commit().await.during(OP)
 }
 
-pub(super) async fn delete_asset(pool: &SqlitePool, tenant: TenantId, asset: AssetId) -> Result<()> {
+pub(super) async fn delete_asset(
+    pool: &SqlitePool,
+    tenant: TenantId,
+    asset: AssetId,
+) -> Result<()> {
     const OP: &str = "delete_asset";
     let tenant = id(tenant.as_uuid());
     let key = id(asset.as_uuid());

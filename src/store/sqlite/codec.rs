@@ -70,7 +70,10 @@ pub(super) fn parse_json<T: DeserializeOwned>(column: &str, s: &str) -> Result<T
 }
 
 /// Parses optional JSON text.
-pub(super) fn parse_json_opt<T: DeserializeOwned>(column: &str, s: Option<String>) -> Result<Option<T>> {
+pub(super) fn parse_json_opt<T: DeserializeOwned>(
+    column: &str,
+    s: Option<String>,
+) -> Result<Option<T>> {
     s.map(|s| parse_json(column, &s)).transpose()
 }
 

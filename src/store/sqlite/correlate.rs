@@ -108,7 +108,10 @@ pub(super) async fn correlate(
             .fetch_all(&mut *tx)
             .await
             .during(OP)?;
-        c.assets = rows.iter().map(asset_with_extension).collect::<Result<_>>()?;
+        c.assets = rows
+            .iter()
+            .map(asset_with_extension)
+            .collect::<Result<_>>()?;
     }
 
     if !candidates.is_empty() {
@@ -120,14 +123,16 @@ pub(super) async fn correlate(
             .filter(|m| m.provider == q.provider && candidates.contains(&m.asset_id))
             .collect();
         let known_ids: Vec<String> = known.iter().map(|m| id(m.id.as_uuid())).collect();
-        let rows = sqlx::query(&format!("SELECT {MAPPING_COLUMNS} {SELECT_CANDIDATE_MAPPINGS}"))
-            .bind(&tenant)
-            .bind(q.provider.as_str())
-            .bind(asset_id_array(&candidates)?)
-            .bind(json_array(known_ids.iter().map(String::as_str))?)
-            .fetch_all(&mut *tx)
-            .await
-            .during(OP)?;
+        let rows = sqlx::query(&format!(
+            "SELECT {MAPPING_COLUMNS} {SELECT_CANDIDATE_MAPPINGS}"
+        ))
+        .bind(&tenant)
+        .bind(q.provider.as_str())
+        .bind(asset_id_array(&candidates)?)
+        .bind(json_array(known_ids.iter().map(String::as_str))?)
+        .fetch_all(&mut *tx)
+        .await
+        .during(OP)?;
         let mut cm: Vec<MappingRecord> = known.into_iter().cloned().collect();
         for r in &rows {
             cm.push(mapping(r)?);

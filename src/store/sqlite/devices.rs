@@ -123,7 +123,11 @@ pub(super) async fn set_suppressed(
     Ok(())
 }
 
-pub(super) async fn record_run(pool: &SqlitePool, tenant: TenantId, report: &RunReport) -> Result<()> {
+pub(super) async fn record_run(
+    pool: &SqlitePool,
+    tenant: TenantId,
+    report: &RunReport,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO rmm_sync_runs (tenant, run_id, integration_id, started_at, report, \
            recorded_seq) \

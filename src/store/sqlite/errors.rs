@@ -20,9 +20,7 @@ pub(super) fn map_err(operation: &'static str, e: sqlx::Error) -> Error {
             let kind = match db.kind() {
                 sqlx::error::ErrorKind::UniqueViolation => ErrorKind::Conflict,
                 sqlx::error::ErrorKind::ForeignKeyViolation => ErrorKind::NotFound,
-                _ if matches!(primary, Some(SQLITE_BUSY | SQLITE_LOCKED)) => {
-                    ErrorKind::Unavailable
-                }
+                _ if matches!(primary, Some(SQLITE_BUSY | SQLITE_LOCKED)) => ErrorKind::Unavailable,
                 _ => ErrorKind::Store,
             };
             (kind, db.message().to_owned())

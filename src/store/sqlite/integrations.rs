@@ -143,11 +143,13 @@ pub(super) async fn update_sync_state(
         ("last_incremental_sync_at", u.last_incremental_sync_at),
     ] {
         if let Some(v) = value {
-            set.push(format!("{column} = ")).push_bind_unseparated(ts(v));
+            set.push(format!("{column} = "))
+                .push_bind_unseparated(ts(v));
         }
     }
     if let Some(v) = &u.cursor {
-        set.push("rmm_sync_cursor = ").push_bind_unseparated(v.clone());
+        set.push("rmm_sync_cursor = ")
+            .push_bind_unseparated(v.clone());
     }
     set.push("updated_at = ")
         .push_bind_unseparated(ts(now_micros()));
@@ -155,11 +157,7 @@ pub(super) async fn update_sync_state(
         .push_bind(id(tenant.as_uuid()))
         .push(" AND integration_id = ")
         .push_bind(id(integration_id.as_uuid()));
-    let done = qb
-        .build()
-        .execute(pool)
-        .await
-        .during("update_sync_state")?;
+    let done = qb.build().execute(pool).await.during("update_sync_state")?;
     if done.rows_affected() == 0 {
         return Err(not_found(integration_id));
     }

@@ -109,16 +109,16 @@ impl SqliteStore {
             let scheme = url.split_once(':').map_or("", |(s, _)| s);
             return Err(Error::invalid_config(
                 "url",
-                format!("expected a sqlite: URL (sqlite://PATH or sqlite::memory:), got {scheme:?}"),
+                format!(
+                    "expected a sqlite: URL (sqlite://PATH or sqlite::memory:), got {scheme:?}"
+                ),
             ));
         }
         let connect = SqliteConnectOptions::from_str(url)
             .map_err(|e| {
                 Error::invalid_config(
                     "url",
-                    format!(
-                        "not a SQLite URL (expected sqlite://PATH or sqlite::memory:): {e}"
-                    ),
+                    format!("not a SQLite URL (expected sqlite://PATH or sqlite::memory:): {e}"),
                 )
             })?
             .create_if_missing(true)

@@ -147,7 +147,8 @@ pub(super) async fn assign_scope(
     if let Some(on) = a.auto_sync_assets {
         set.push("auto_sync_assets = ").push_bind_unseparated(on);
     }
-    set.push("updated_at = ").push_bind_unseparated(ts(now_micros()));
+    set.push("updated_at = ")
+        .push_bind_unseparated(ts(now_micros()));
     qb.push(" WHERE tenant = ")
         .push_bind(tenant.clone())
         .push(" AND integration_id = ")

@@ -18,7 +18,11 @@ const OP: &str = "apply";
 
 /// Applies the writes in one `BEGIN IMMEDIATE` transaction (the write lock is taken up front,
 /// so a concurrent writer waits on `busy_timeout` instead of failing on a lock upgrade).
-pub(super) async fn apply(pool: &SqlitePool, tenant: TenantId, writes: &[DeviceWrite]) -> Result<()> {
+pub(super) async fn apply(
+    pool: &SqlitePool,
+    tenant: TenantId,
+    writes: &[DeviceWrite],
+) -> Result<()> {
     if writes.is_empty() {
         return Ok(());
     }
@@ -44,7 +48,11 @@ fn writes_overlap(writes: &[DeviceWrite]) -> bool {
         .any(|w| !assets.insert(w.asset_id) || !mappings.insert(w.mapping.id))
 }
 
-async fn write_set(conn: &mut SqliteConnection, tenant: &str, writes: &[DeviceWrite]) -> Result<()> {
+async fn write_set(
+    conn: &mut SqliteConnection,
+    tenant: &str,
+    writes: &[DeviceWrite],
+) -> Result<()> {
     let mut inserts = Vec::new();
     let mut updates = Vec::new();
     for w in writes {
@@ -76,7 +84,10 @@ fn asset_values(tenant: &str, a: &AssetRecord) -> Result<Vec<Val>> {
         a.serial_number.clone().into(),
         a.status.clone().into(),
         a.location.clone().into(),
-        a.rmm_provider.as_ref().map(|p| p.as_str().to_owned()).into(),
+        a.rmm_provider
+            .as_ref()
+            .map(|p| p.as_str().to_owned())
+            .into(),
         a.rmm_device_id.clone().into(),
         a.rmm_organization_id.clone().into(),
         a.agent_status.map(|s| s.as_str().to_owned()).into(),
@@ -91,7 +102,11 @@ fn asset_values(tenant: &str, a: &AssetRecord) -> Result<Vec<Val>> {
 static INSERT_ASSETS: LazyLock<String> =
     LazyLock::new(|| format!("INSERT INTO assets ({}) ", ASSET_COLUMNS.join(", ")));
 
-async fn insert_assets(conn: &mut SqliteConnection, tenant: &str, assets: &[&AssetRecord]) -> Result<()> {
+async fn insert_assets(
+    conn: &mut SqliteConnection,
+    tenant: &str,
+    assets: &[&AssetRecord],
+) -> Result<()> {
     let rows = assets
         .iter()
         .map(|a| asset_values(tenant, a))
@@ -166,7 +181,10 @@ async fn explain_stale_updates(
     tenant: &str,
     updates: &[(&AssetRecord, String)],
 ) -> Error {
-    let ids: Vec<String> = updates.iter().map(|(a, _)| id(a.asset_id.as_uuid())).collect();
+    let ids: Vec<String> = updates
+        .iter()
+        .map(|(a, _)| id(a.asset_id.as_uuid()))
+        .collect();
     let current: Result<HashMap<String, String>> = async {
         let rows = sqlx::query(
             "SELECT asset_id, updated_at FROM assets \
@@ -221,7 +239,10 @@ async fn write_identifiers(
     updated: &[&AssetRecord],
 ) -> Result<()> {
     if !updated.is_empty() {
-        let ids = updated.iter().map(|a| id(a.asset_id.as_uuid())).collect::<Vec<_>>();
+        let ids = updated
+            .iter()
+            .map(|a| id(a.asset_id.as_uuid()))
+            .collect::<Vec<_>>();
         sqlx::query(
             "DELETE FROM rmm_sync_asset_identifiers \
              WHERE tenant = ?1 AND asset_id IN (SELECT value FROM json_each(?2))",
@@ -236,7 +257,12 @@ async fn write_identifiers(
     for a in inserted.iter().chain(updated) {
         let asset_id = id(a.asset_id.as_uuid());
         for (kind, value) in identifier_rows(a) {
-            rows.push(vec![tenant.into(), asset_id.clone().into(), kind.into(), value.into()]);
+            rows.push(vec![
+                tenant.into(),
+                asset_id.clone().into(),
+                kind.into(),
+                value.into(),
+            ]);
         }
     }
     execute_rows(
@@ -318,7 +344,11 @@ static UPSERT_WORKSTATION: LazyLock<(String, String)> =
 static UPSERT_SERVER: LazyLock<(String, String)> =
     LazyLock::new(|| upsert_extension_sql("server_assets"));
 
-async fn write_extensions(conn: &mut SqliteConnection, tenant: &str, writes: &[DeviceWrite]) -> Result<()> {
+async fn write_extensions(
+    conn: &mut SqliteConnection,
+    tenant: &str,
+    writes: &[DeviceWrite],
+) -> Result<()> {
     for kind in [ExtensionKind::Workstation, ExtensionKind::Server] {
         let gone: Vec<String> = writes
             .iter()
@@ -387,7 +417,10 @@ static UPSERT_MAPPINGS: LazyLock<(String, String)> = LazyLock::new(|| {
         .iter()
         .map(|c| format!("{c} = excluded.{c}"))
         .collect();
-    let tail = format!(" ON CONFLICT (tenant, id) DO UPDATE SET {}", sets.join(", "));
+    let tail = format!(
+        " ON CONFLICT (tenant, id) DO UPDATE SET {}",
+        sets.join(", ")
+    );
     (head, tail)
 });
 
@@ -413,7 +446,11 @@ fn mapping_values(tenant: &str, m: &MappingRecord) -> Result<Vec<Val>> {
     ])
 }
 
-async fn upsert_mappings(conn: &mut SqliteConnection, tenant: &str, writes: &[DeviceWrite]) -> Result<()> {
+async fn upsert_mappings(
+    conn: &mut SqliteConnection,
+    tenant: &str,
+    writes: &[DeviceWrite],
+) -> Result<()> {
     let rows = writes
         .iter()
         .map(|w| mapping_values(tenant, &w.mapping))
