@@ -7,7 +7,7 @@ use super::bulk::execute_rows;
 use super::codec::{id, ts};
 use super::errors::SqlResultExt;
 use super::rows::{
-    MAPPING_COLUMNS, SELECT_ASSET_WITH_EXTENSION, asset_with_extension, extension, get, mapping,
+    AssetJson, ExtensionJson, MAPPING_JSON, MappingJson, decode_each, get, select_asset_rows,
     select_extension,
 };
 use super::write::{extension_table, identifier_rows};
@@ -28,16 +28,16 @@ async fn load_asset(
     asset: &str,
     op: &'static str,
 ) -> Result<Option<AssetRecord>> {
-    let row = sqlx::query(&format!(
+    let rows = sqlx::query(&format!(
         "{} WHERE a.tenant = ?1 AND a.asset_id = ?2",
-        *SELECT_ASSET_WITH_EXTENSION
+        select_asset_rows()
     ))
     .bind(tenant)
     .bind(asset)
-    .fetch_optional(&mut *conn)
+    .fetch_all(&mut *conn)
     .await
     .during(op)?;
-    row.as_ref().map(asset_with_extension).transpose()
+    Ok(decode_each(&rows, "asset", AssetJson::into_record)?.pop())
 }
 
 pub(super) async fn get_asset(
@@ -60,7 +60,7 @@ pub(super) async fn list_assets(
     tenant: TenantId,
     filter: &AssetFilter,
 ) -> Result<Vec<AssetRecord>> {
-    let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(SELECT_ASSET_WITH_EXTENSION.as_str());
+    let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(select_asset_rows());
     qb.push(" WHERE a.tenant = ")
         .push_bind(id(tenant.as_uuid()));
     if let Some(integration) = filter.integration_id {
@@ -77,7 +77,7 @@ pub(super) async fn list_assets(
             .push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
     }
     let rows = qb.build().fetch_all(pool).await.during("list_assets")?;
-    rows.iter().map(asset_with_extension).collect()
+    decode_each(&rows, "assets", AssetJson::into_record)
 }
 
 pub(super) async fn extension_rows(
@@ -90,14 +90,14 @@ pub(super) async fn extension_rows(
     let mut tx = pool.begin().await.during("extension_rows")?;
     let mut out = Vec::new();
     for kind in [ExtensionKind::Workstation, ExtensionKind::Server] {
-        let row = sqlx::query(&select_extension(extension_table(kind)))
+        let rows = sqlx::query(&select_extension(extension_table(kind)))
             .bind(&tenant)
             .bind(&asset)
-            .fetch_optional(&mut *tx)
+            .fetch_all(&mut *tx)
             .await
             .during("extension_rows")?;
-        if let Some(row) = row {
-            out.push((kind, extension(&row, "")?));
+        for row in decode_each(&rows, "extension row", ExtensionJson::into_row)? {
+            out.push((kind, row));
         }
     }
     tx.commit().await.during("extension_rows")?;
@@ -110,18 +110,18 @@ pub(super) async fn get_mapping(
     integration: IntegrationId,
     device: &ExternalDeviceId,
 ) -> Result<Option<MappingRecord>> {
-    let row = sqlx::query(&format!(
-        "SELECT {MAPPING_COLUMNS} FROM tenant_external_entity_mappings \
+    let rows = sqlx::query(&format!(
+        "SELECT {MAPPING_JSON} AS row FROM tenant_external_entity_mappings \
          WHERE tenant = ?1 AND integration_id = ?2 AND alga_entity_type = 'asset' \
            AND external_entity_id = ?3"
     ))
     .bind(id(tenant.as_uuid()))
     .bind(id(integration.as_uuid()))
     .bind(device.as_str())
-    .fetch_optional(pool)
+    .fetch_all(pool)
     .await
     .during("get_mapping")?;
-    row.as_ref().map(mapping).transpose()
+    Ok(decode_each(&rows, "mapping", MappingJson::into_record)?.pop())
 }
 
 pub(super) async fn update_asset(

@@ -1,16 +1,16 @@
 //! `correlate`: everything the store knows about one batch, read in one transaction (one
-//! consistent WAL snapshot) with one statement per kind of row, each expanding its id list
-//! from a single JSON-array parameter with `json_each`.
+//! consistent WAL snapshot) with one statement per kind of row. Each statement takes its ids as
+//! a single JSON-array parameter (`json_each`) and returns all its rows as one JSON array.
 
 use std::collections::{BTreeSet, HashMap};
 
 use sqlx::SqlitePool;
 
-use super::codec::{id, json_array};
+use super::codec::{id, json_array, parse_id};
 use super::errors::SqlResultExt;
 use super::rows::{
-    MAPPING_COLUMNS, SCOPE_COLUMNS, SELECT_ASSET_WITH_EXTENSION, asset_with_extension, get,
-    mapping, scope,
+    AssetJson, MAPPING_JSON, MappingJson, SCOPE_JSON, ScopeJson, decode_array, parse_rows,
+    select_asset_array,
 };
 use super::write::asset_id_array;
 use crate::error::Result;
@@ -19,12 +19,13 @@ use crate::store::{Correlation, CorrelationQuery, MappingRecord};
 
 const OP: &str = "correlate";
 
-const SELECT_MAPPINGS: &str = "FROM tenant_external_entity_mappings \
+const MAPPINGS_FROM: &str = "FROM tenant_external_entity_mappings \
      WHERE tenant = ?1 AND integration_id = ?2 AND alga_entity_type = 'asset' \
        AND external_entity_id IN (SELECT value FROM json_each(?3))";
 
 /// Adoption candidates (same provider, same device id) and identity matches.
-const SELECT_CANDIDATES: &str = "SELECT asset_id FROM assets \
+const SELECT_CANDIDATES: &str = "SELECT json_group_array(asset_id) FROM ( \
+     SELECT asset_id FROM assets \
      WHERE tenant = ?1 AND rmm_provider = ?2 \
        AND rmm_device_id IN (SELECT value FROM json_each(?3)) \
      UNION SELECT asset_id FROM rmm_sync_asset_identifiers \
@@ -32,20 +33,21 @@ const SELECT_CANDIDATES: &str = "SELECT asset_id FROM assets \
      UNION SELECT asset_id FROM rmm_sync_asset_identifiers \
      WHERE tenant = ?1 AND kind = 'm' AND value IN (SELECT value FROM json_each(?5)) \
      UNION SELECT asset_id FROM rmm_sync_asset_identifiers \
-     WHERE tenant = ?1 AND kind = 'u' AND value IN (SELECT value FROM json_each(?6))";
+     WHERE tenant = ?1 AND kind = 'u' AND value IN (SELECT value FROM json_each(?6)))";
 
 /// Mappings of the provider (any integration) on candidate assets, minus the rows the first
 /// statement already returned.
-const SELECT_CANDIDATE_MAPPINGS: &str = "FROM tenant_external_entity_mappings \
+const CANDIDATE_MAPPINGS_FROM: &str = "FROM tenant_external_entity_mappings \
      WHERE tenant = ?1 AND alga_entity_type = 'asset' AND integration_type = ?2 \
        AND alga_entity_id IN (SELECT value FROM json_each(?3)) \
        AND id NOT IN (SELECT value FROM json_each(?4))";
 
-const SELECT_SCOPES: &str = "FROM rmm_organization_mappings \
+const SCOPES_FROM: &str = "FROM rmm_organization_mappings \
      WHERE tenant = ?1 AND integration_id = ?2 \
        AND external_organization_id IN (SELECT value FROM json_each(?3))";
 
-const SELECT_SUPPRESSED: &str = "SELECT external_entity_id FROM rmm_sync_suppressed_devices \
+const SELECT_SUPPRESSED: &str = "SELECT json_group_array(external_entity_id) \
+     FROM rmm_sync_suppressed_devices \
      WHERE tenant = ?1 AND integration_id = ?2 \
        AND external_entity_id IN (SELECT value FROM json_each(?3))";
 
@@ -63,31 +65,30 @@ pub(super) async fn correlate(
     let mut tx = pool.begin().await.during(OP)?;
     let mut c = Correlation::default();
 
-    let rows = sqlx::query(&format!("SELECT {MAPPING_COLUMNS} {SELECT_MAPPINGS}"))
-        .bind(&tenant)
-        .bind(&integration)
-        .bind(&devices)
-        .fetch_all(&mut *tx)
-        .await
-        .during(OP)?;
-    c.mappings = rows.iter().map(mapping).collect::<Result<_>>()?;
+    let json: String = sqlx::query_scalar(&format!(
+        "SELECT json_group_array({MAPPING_JSON}) {MAPPINGS_FROM}"
+    ))
+    .bind(&tenant)
+    .bind(&integration)
+    .bind(&devices)
+    .fetch_one(&mut *tx)
+    .await
+    .during(OP)?;
+    c.mappings = decode_array(&json, "mappings", MappingJson::into_record)?;
 
-    let rows = sqlx::query(SELECT_CANDIDATES)
+    let json: String = sqlx::query_scalar(SELECT_CANDIDATES)
         .bind(&tenant)
         .bind(q.provider.as_str())
         .bind(&devices)
         .bind(list(&identity.serial_numbers)?)
         .bind(list(&identity.mac_addresses)?)
         .bind(list(&identity.system_uuids)?)
-        .fetch_all(&mut *tx)
+        .fetch_one(&mut *tx)
         .await
         .during(OP)?;
-    let candidates: BTreeSet<AssetId> = rows
+    let candidates: BTreeSet<AssetId> = parse_rows::<Vec<String>>("candidate assets", &json)?
         .iter()
-        .map(|r| {
-            let s: String = get(r, "asset_id")?;
-            super::codec::parse_id("asset_id", &s).map(AssetId::from_uuid)
-        })
+        .map(|s| parse_id("asset_id", s).map(AssetId::from_uuid))
         .collect::<Result<_>>()?;
 
     let wanted: BTreeSet<AssetId> = c
@@ -97,21 +98,17 @@ pub(super) async fn correlate(
         .chain(candidates.iter().copied())
         .collect();
     if !wanted.is_empty() {
-        let sql = format!(
-            "{} WHERE a.tenant = ?1 AND a.asset_id IN (SELECT value FROM json_each(?2)) \
-             ORDER BY a.asset_id",
-            *SELECT_ASSET_WITH_EXTENSION
-        );
-        let rows = sqlx::query(&sql)
-            .bind(&tenant)
-            .bind(asset_id_array(&wanted)?)
-            .fetch_all(&mut *tx)
-            .await
-            .during(OP)?;
-        c.assets = rows
-            .iter()
-            .map(asset_with_extension)
-            .collect::<Result<_>>()?;
+        let json: String = sqlx::query_scalar(&format!(
+            "{} WHERE a.tenant = ?1 AND a.asset_id IN (SELECT value FROM json_each(?2))",
+            select_asset_array()
+        ))
+        .bind(&tenant)
+        .bind(asset_id_array(&wanted)?)
+        .fetch_one(&mut *tx)
+        .await
+        .during(OP)?;
+        c.assets = decode_array(&json, "assets", AssetJson::into_record)?;
+        c.assets.sort_by_key(|a| a.asset_id);
     }
 
     if !candidates.is_empty() {
@@ -123,33 +120,37 @@ pub(super) async fn correlate(
             .filter(|m| m.provider == q.provider && candidates.contains(&m.asset_id))
             .collect();
         let known_ids: Vec<String> = known.iter().map(|m| id(m.id.as_uuid())).collect();
-        let rows = sqlx::query(&format!(
-            "SELECT {MAPPING_COLUMNS} {SELECT_CANDIDATE_MAPPINGS}"
+        let json: String = sqlx::query_scalar(&format!(
+            "SELECT json_group_array({MAPPING_JSON}) {CANDIDATE_MAPPINGS_FROM}"
         ))
         .bind(&tenant)
         .bind(q.provider.as_str())
         .bind(asset_id_array(&candidates)?)
         .bind(json_array(known_ids.iter().map(String::as_str))?)
-        .fetch_all(&mut *tx)
+        .fetch_one(&mut *tx)
         .await
         .during(OP)?;
         let mut cm: Vec<MappingRecord> = known.into_iter().cloned().collect();
-        for r in &rows {
-            cm.push(mapping(r)?);
-        }
+        cm.extend(decode_array(
+            &json,
+            "candidate mappings",
+            MappingJson::into_record,
+        )?);
         cm.sort_by_key(|m| (m.asset_id, m.id));
         c.candidate_mappings = cm;
     }
 
     if !q.scope_ids.is_empty() {
-        let rows = sqlx::query(&format!("SELECT {SCOPE_COLUMNS} {SELECT_SCOPES}"))
-            .bind(&tenant)
-            .bind(&integration)
-            .bind(json_array(q.scope_ids.iter().map(|s| s.as_str()))?)
-            .fetch_all(&mut *tx)
-            .await
-            .during(OP)?;
-        c.scopes = rows.iter().map(scope).collect::<Result<_>>()?;
+        let json: String = sqlx::query_scalar(&format!(
+            "SELECT json_group_array({SCOPE_JSON}) {SCOPES_FROM}"
+        ))
+        .bind(&tenant)
+        .bind(&integration)
+        .bind(json_array(q.scope_ids.iter().map(|s| s.as_str()))?)
+        .fetch_one(&mut *tx)
+        .await
+        .during(OP)?;
+        c.scopes = decode_array(&json, "scopes", ScopeJson::into_record)?;
         let order: HashMap<&str, usize> = q
             .scope_ids
             .iter()
@@ -160,17 +161,17 @@ pub(super) async fn correlate(
             .sort_by_key(|s| order.get(s.external_id.as_str()).copied());
     }
 
-    let rows = sqlx::query(SELECT_SUPPRESSED)
+    let json: String = sqlx::query_scalar(SELECT_SUPPRESSED)
         .bind(&tenant)
         .bind(&integration)
         .bind(&devices)
-        .fetch_all(&mut *tx)
+        .fetch_one(&mut *tx)
         .await
         .during(OP)?;
-    c.suppressed = rows
-        .iter()
-        .map(|r| get::<String>(r, "external_entity_id").map(ExternalDeviceId::new))
-        .collect::<Result<_>>()?;
+    c.suppressed = parse_rows::<Vec<String>>("suppressed devices", &json)?
+        .into_iter()
+        .map(ExternalDeviceId::new)
+        .collect();
     tx.commit().await.during(OP)?;
 
     // Input order, as the engine reports devices in input order anyway.

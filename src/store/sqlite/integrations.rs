@@ -4,7 +4,7 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
 use super::codec::{id, json, parse_json_opt, ts};
 use super::errors::SqlResultExt;
-use super::rows::{INTEGRATION_COLUMNS, get, integration};
+use super::rows::{INTEGRATION_JSON, IntegrationJson, decode_each, get};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ingest::now_micros;
 use crate::model::{IntegrationId, TenantId};
@@ -26,16 +26,16 @@ async fn load(
     integration_id: &str,
     op: &'static str,
 ) -> Result<Option<IntegrationRecord>> {
-    let row = sqlx::query(&format!(
-        "SELECT {INTEGRATION_COLUMNS} FROM rmm_integrations \
+    let rows = sqlx::query(&format!(
+        "SELECT {INTEGRATION_JSON} AS row FROM rmm_integrations \
          WHERE tenant = ?1 AND integration_id = ?2"
     ))
     .bind(tenant)
     .bind(integration_id)
-    .fetch_optional(&mut *conn)
+    .fetch_all(&mut *conn)
     .await
     .during(op)?;
-    row.as_ref().map(integration).transpose()
+    Ok(decode_each(&rows, "integration", IntegrationJson::into_record)?.pop())
 }
 
 async fn load_settings(
@@ -112,14 +112,14 @@ pub(super) async fn get_one(
 
 pub(super) async fn list(pool: &SqlitePool, tenant: TenantId) -> Result<Vec<IntegrationRecord>> {
     let rows = sqlx::query(&format!(
-        "SELECT {INTEGRATION_COLUMNS} FROM rmm_integrations WHERE tenant = ?1 \
+        "SELECT {INTEGRATION_JSON} AS row FROM rmm_integrations WHERE tenant = ?1 \
          ORDER BY integration_id"
     ))
     .bind(id(tenant.as_uuid()))
     .fetch_all(pool)
     .await
     .during("list_integrations")?;
-    rows.iter().map(integration).collect()
+    decode_each(&rows, "integrations", IntegrationJson::into_record)
 }
 
 pub(super) async fn update_sync_state(

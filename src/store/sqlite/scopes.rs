@@ -8,7 +8,7 @@ use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use super::bulk::{Val, execute_rows};
 use super::codec::{id, json, json_array, ts};
 use super::errors::SqlResultExt;
-use super::rows::{SCOPE_COLUMNS, get, scope};
+use super::rows::{SCOPE_JSON, ScopeJson, decode_each, get};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ingest::now_micros;
 use crate::model::{ExternalScopeId, IntegrationId, MappingId, ScopeSnapshot, TenantId};
@@ -115,7 +115,7 @@ pub(super) async fn list_scopes(
     integration: IntegrationId,
 ) -> Result<Vec<ScopeRecord>> {
     let rows = sqlx::query(&format!(
-        "SELECT {SCOPE_COLUMNS} FROM rmm_organization_mappings \
+        "SELECT {SCOPE_JSON} AS row FROM rmm_organization_mappings \
          WHERE tenant = ?1 AND integration_id = ?2 ORDER BY external_organization_id"
     ))
     .bind(id(tenant.as_uuid()))
@@ -123,7 +123,7 @@ pub(super) async fn list_scopes(
     .fetch_all(pool)
     .await
     .during("list_scopes")?;
-    rows.iter().map(scope).collect()
+    decode_each(&rows, "scopes", ScopeJson::into_record)
 }
 
 pub(super) async fn assign_scope(
@@ -162,17 +162,19 @@ pub(super) async fn assign_scope(
             format!("scope {scope_id} does not exist"),
         ));
     }
-    let row = sqlx::query(&format!(
-        "SELECT {SCOPE_COLUMNS} FROM rmm_organization_mappings \
+    let rows = sqlx::query(&format!(
+        "SELECT {SCOPE_JSON} AS row FROM rmm_organization_mappings \
          WHERE tenant = ?1 AND integration_id = ?2 AND external_organization_id = ?3"
     ))
     .bind(&tenant)
     .bind(&integration)
     .bind(scope_id.as_str())
-    .fetch_one(&mut *tx)
+    .fetch_all(&mut *tx)
     .await
     .during(OP)?;
-    let record = scope(&row)?;
+    let record = decode_each(&rows, "scope", ScopeJson::into_record)?
+        .pop()
+        .ok_or_else(|| Error::store(format!("scope {scope_id} vanished during assign_scope")))?;
     tx.commit().await.during(OP)?;
     Ok(record)
 }
