@@ -137,6 +137,38 @@ async fn assert_each_device_once(store: &SqliteStore, n: u64) {
 
 // ---- conformance --------------------------------------------------------------------------
 
+/// The whole store conformance suite, one test per scenario, each on a fresh temp-file database
+/// that is deleted when the test's last store handle drops.
+mod conformance {
+    use std::sync::Arc;
+
+    use rmm_sync::store::sqlite::SqliteStore;
+
+    rmm_sync::conformance_tests!(Arc::new(SqliteStore::temporary().await.unwrap()));
+
+    /// The whole suite on one shared database file, as a host with one database runs it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn whole_suite_on_one_shared_database() {
+        let store = Arc::new(SqliteStore::temporary().await.unwrap());
+        let report = rmm_sync::store::conformance::run_all(store).await;
+        assert!(report.is_success(), "{report}");
+        assert!(report.skipped.is_empty(), "{report}");
+    }
+}
+
+#[tokio::test]
+async fn a_temporary_store_removes_its_files_when_dropped() {
+    let store = SqliteStore::temporary().await.unwrap();
+    let path = store.pool().connect_options().get_filename().to_owned();
+    set_up(&store, "temporary").await;
+    assert!(path.exists());
+    let clone = store.clone();
+    drop(store);
+    assert!(path.exists(), "a clone still uses it");
+    drop(clone);
+    assert!(!path.exists(), "{} left behind", path.display());
+}
+
 // ---- file lifecycle ---------------------------------------------------------------------------
 
 #[tokio::test]

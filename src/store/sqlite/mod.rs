@@ -31,7 +31,9 @@ mod scopes;
 mod write;
 
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -78,10 +80,26 @@ impl Default for SqliteStoreOptions {
     }
 }
 
-/// An [`AssetStore`] in one SQLite file (or in memory).
+/// An [`AssetStore`] in one SQLite file (or in memory). Cheap to clone (clones share the pool).
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Set for [`SqliteStore::temporary`]: removes the files when the last clone is dropped.
+    temporary: Option<Arc<TemporaryFile>>,
+}
+
+/// A database file (with its `-wal` and `-shm` companions) deleted on drop.
+struct TemporaryFile(PathBuf);
+
+impl Drop for TemporaryFile {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut path = self.0.clone().into_os_string();
+            path.push(suffix);
+            // Best effort: a file that is already gone is fine.
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 impl fmt::Debug for SqliteStore {
@@ -114,20 +132,40 @@ impl SqliteStore {
                 ),
             ));
         }
-        let connect = SqliteConnectOptions::from_str(url)
-            .map_err(|e| {
-                Error::invalid_config(
-                    "url",
-                    format!("not a SQLite URL (expected sqlite://PATH or sqlite::memory:): {e}"),
-                )
-            })?
+        let connect = SqliteConnectOptions::from_str(url).map_err(|e| {
+            Error::invalid_config(
+                "url",
+                format!("not a SQLite URL (expected sqlite://PATH or sqlite::memory:): {e}"),
+            )
+        })?;
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        Self::open(connect, in_memory, options).await
+    }
+
+    /// A store in a new file in the system temp directory, deleted (with its WAL files) when
+    /// the last clone of the store is dropped: an isolated throwaway database for tests and
+    /// demos.
+    pub async fn temporary() -> Result<Self> {
+        let path = std::env::temp_dir().join(format!("rmm-sync-{}.db", uuid::Uuid::new_v4()));
+        let guard = Arc::new(TemporaryFile(path.clone()));
+        let connect = SqliteConnectOptions::new().filename(&path);
+        let mut store = Self::open(connect, false, &SqliteStoreOptions::default()).await?;
+        store.temporary = Some(guard);
+        Ok(store)
+    }
+
+    async fn open(
+        connect: SqliteConnectOptions,
+        in_memory: bool,
+        options: &SqliteStoreOptions,
+    ) -> Result<Self> {
+        let connect = connect
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(options.busy_timeout)
             .foreign_keys(true)
             .optimize_on_close(true, None);
-        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let mut pool = SqlitePoolOptions::new().acquire_timeout(options.acquire_timeout);
         pool = if in_memory {
             // An in-memory database lives as long as a connection to it: keep exactly one,
@@ -152,7 +190,10 @@ impl SqliteStore {
     /// The pool should enable foreign keys and set a `busy_timeout`, as
     /// [`SqliteStore::connect`] does.
     pub fn from_pool(pool: SqlitePool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            temporary: None,
+        }
     }
 
     /// Applies the embedded migrations that are not applied yet. Safe to call on every start
