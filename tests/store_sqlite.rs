@@ -489,7 +489,7 @@ async fn an_orchestrated_run_records_state_runs_and_releases_the_lease() {
         .run(
             tenant(),
             spec.integration_id,
-            provider.clone(),
+            Arc::clone(&provider) as Arc<dyn rmm_sync::provider::RmmProvider>,
             RunRequest::full(),
         )
         .await
@@ -500,7 +500,7 @@ async fn an_orchestrated_run_records_state_runs_and_releases_the_lease() {
         .run(
             tenant(),
             spec.integration_id,
-            provider.clone(),
+            Arc::clone(&provider) as Arc<dyn rmm_sync::provider::RmmProvider>,
             RunRequest::full(),
         )
         .await

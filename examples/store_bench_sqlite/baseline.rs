@@ -13,11 +13,22 @@ fn ts(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
+fn to_json<T: serde::Serialize>(v: Option<T>) -> Option<String> {
+    v.map(|v| serde_json::to_string(&v).expect("JSON values serialize"))
+}
+
 const EXTENSION_COLUMNS: &str = "os_type, os_version, agent_version, \"current_user\", \
      uptime_seconds, lan_ip, wan_ip, antivirus_status, antivirus_product, last_reboot_at, \
      pending_patches, pending_os_patches, pending_software_patches, failed_patches, \
      last_patch_scan_at, cpu_model, cpu_cores, ram_gb, disk_usage, installed_software, \
      system_info";
+
+/// The reference schema's lookup index for its by-provider mapping queries (rmm-sync itself
+/// looks mappings up by integration and does not need it); created so the baseline runs at
+/// the speed it has on its own schema.
+pub(crate) const REFERENCE_INDEX: &str = "CREATE INDEX IF NOT EXISTS \
+     idx_tenant_integration_external \
+     ON tenant_external_entity_mappings (tenant, integration_type, external_entity_id)";
 
 pub(crate) async fn run(
     pool: &SqlitePool,
@@ -209,7 +220,6 @@ async fn ingest_one(conn: &mut SqliteConnection, d: &DeviceSnapshot) -> Option<b
              (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
              ?19, ?20, ?21, ?22, ?23, ?24) ON CONFLICT (tenant, asset_id) DO UPDATE SET {sets}"
         );
-        let json = |v: Option<String>| v;
         sqlx::query(&sql)
             .bind(&tenant)
             .bind(&asset)
@@ -231,16 +241,9 @@ async fn ingest_one(conn: &mut SqliteConnection, d: &DeviceSnapshot) -> Option<b
             .bind(r.cpu_model)
             .bind(r.cpu_cores)
             .bind(r.ram_gb)
-            .bind(json(
-                r.disk_usage.map(|v| serde_json::to_string(&v).unwrap()),
-            ))
-            .bind(json(
-                r.installed_software
-                    .map(|v| serde_json::to_string(&v).unwrap()),
-            ))
-            .bind(json(
-                r.system_info.map(|v| serde_json::to_string(&v).unwrap()),
-            ))
+            .bind(to_json(r.disk_usage))
+            .bind(to_json(r.installed_software))
+            .bind(to_json(r.system_info))
             .bind(&now)
             .execute(&mut *conn)
             .await

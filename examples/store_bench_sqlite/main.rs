@@ -122,7 +122,7 @@ pub(crate) fn integration() -> IntegrationId {
 /// Device `i` as the scenario's provider reports it: `changed-5pct` edits every 20th device.
 fn device(i: u64, scenario: Scenario) -> DeviceSnapshot {
     let mut d = generate_device(i, SCOPES, SEED);
-    if scenario == Scenario::Changed5Pct && i % 20 == 0 {
+    if scenario == Scenario::Changed5Pct && i.is_multiple_of(20) {
         d.details.os_version = Reported::Value("10.0.99999".into());
     }
     d
@@ -231,6 +231,12 @@ async fn main() {
         .unwrap();
     if args.scenario == Scenario::FirstLoad {
         set_up(&store).await;
+    }
+    if args.baseline {
+        sqlx::query(baseline::REFERENCE_INDEX)
+            .execute(store.pool())
+            .await
+            .unwrap();
     }
 
     let started = Instant::now();

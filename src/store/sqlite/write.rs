@@ -370,13 +370,13 @@ async fn write_extensions(
     for kind in [ExtensionKind::Workstation, ExtensionKind::Server] {
         let mut rows = Vec::new();
         for w in writes {
-            if let Some((k, row)) = &w.extension.upsert {
-                if *k == kind {
-                    let mut values = vec![tenant.into(), id(w.asset_id.as_uuid()).into()];
-                    values.extend(extension_values(row)?);
-                    values.push(ts(w.mapping.last_synced_at).into());
-                    rows.push(values);
-                }
+            if let Some((k, row)) = &w.extension.upsert
+                && *k == kind
+            {
+                let mut values = vec![tenant.into(), id(w.asset_id.as_uuid()).into()];
+                values.extend(extension_values(row)?);
+                values.push(ts(w.mapping.last_synced_at).into());
+                rows.push(values);
             }
         }
         let (head, tail) = match kind {
