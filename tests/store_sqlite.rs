@@ -300,6 +300,45 @@ async fn timestamps_and_fractional_ram_round_trip_exactly() {
     assert_eq!(r.counts.updated, 1, "{:?}", r.outcomes);
 }
 
+#[tokio::test]
+async fn every_double_reads_back_bit_for_bit() {
+    // Reads render REAL through text (see the store's rows module): values that need all 17
+    // significant digits, subnormals and the largest plausible RAM must survive unchanged.
+    let store = SqliteStore::temporary().await.unwrap();
+    let ctx = set_up(&store, "doubles").await;
+    let engine = IngestionEngine::new(Arc::new(store.clone()));
+    let values = [
+        0.1 + 0.2,
+        1e-300,
+        5e-324,
+        1_048_575.999_999_999_9,
+        123_456.789_012_345_68,
+        15.7,
+        7.700_000_000_000_001,
+    ];
+    let devices: Vec<DeviceSnapshot> = values
+        .iter()
+        .enumerate()
+        .map(|(i, ram)| {
+            let mut d = generate_device(i as u64, SCOPES, SEED);
+            d.kind = DeviceKind::Server;
+            d.details.ram_gb = Reported::Value(*ram);
+            d
+        })
+        .collect();
+    let r = engine.ingest(&ctx, devices).await.unwrap();
+    assert_eq!(r.counts.created, values.len() as u64, "{:?}", r.outcomes);
+    for (outcome, ram) in r.outcomes.iter().zip(values) {
+        let a = store
+            .get_asset(tenant(), outcome.asset_id.unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let stored = a.extension.unwrap().ram_gb.unwrap();
+        assert_eq!(stored.to_bits(), ram.to_bits(), "{ram:e} read back as {stored:e}");
+    }
+}
+
 // ---- reliability ------------------------------------------------------------------------------
 
 #[tokio::test]
