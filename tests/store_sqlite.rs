@@ -335,7 +335,11 @@ async fn every_double_reads_back_bit_for_bit() {
             .unwrap()
             .unwrap();
         let stored = a.extension.unwrap().ram_gb.unwrap();
-        assert_eq!(stored.to_bits(), ram.to_bits(), "{ram:e} read back as {stored:e}");
+        assert_eq!(
+            stored.to_bits(),
+            ram.to_bits(),
+            "{ram:e} read back as {stored:e}"
+        );
     }
 }
 
