@@ -9,6 +9,8 @@
 
 use cynic::{Operation, QueryBuilder};
 
+// The generated marker types are public inside a private module.
+#[allow(unreachable_pub)]
 #[cynic::schema("tanium")]
 mod schema {}
 
@@ -362,7 +364,6 @@ pub(crate) struct EndpointIdChangesQuery {
 #[derive(cynic::QueryFragment, Debug)]
 pub(crate) struct EndpointIdChangesPayload {
     pub(crate) changes: Vec<EndpointIdChange>,
-    pub(crate) before: Time,
 }
 
 #[derive(cynic::QueryFragment, Debug)]
