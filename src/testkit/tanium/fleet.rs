@@ -2,7 +2,7 @@
 //! seed with a realistic platform and chassis mix, and with the empty strings and sensor error
 //! values real Gateways return.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use serde_json::{Value, json};
 
 use crate::testkit::fleet::XorShift;
@@ -100,7 +100,7 @@ pub struct SimEndpoint {
 
 fn time(t: &Option<DateTime<Utc>>) -> Value {
     t.map_or(Value::Null, |t| {
-        Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
     })
 }
 
@@ -179,6 +179,8 @@ impl SimEndpoint {
     /// `group`, its times relative to `now`.
     pub fn generate(index: u64, eid: u64, group: &str, seed: u64, now: DateTime<Utc>) -> Self {
         let mut r = XorShift::new(seed ^ index.wrapping_mul(0xA076_1D64_78BD_642F));
+        // The Gateway reports whole seconds.
+        let now = now.trunc_subsecs(0);
         let profile = r.below(100);
         let pick = |r: &mut XorShift, items: &[&str]| items[r.below(items.len() as u64) as usize].to_owned();
         let noisy = |r: &mut XorShift, value: String, error: &str| {
