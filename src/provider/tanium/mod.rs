@@ -77,8 +77,26 @@ pub fn register(registry: &mut ProviderRegistry) {
     );
 }
 
-/// Every GraphQL document this adapter sends, by operation name: for validating the adapter
-/// against a Gateway's introspected schema (see `tests/tanium_schema.rs`).
-pub fn operation_documents() -> Vec<(&'static str, String)> {
-    queries::documents()
+/// One request this adapter sends: for validating the adapter against a Gateway's
+/// introspected schema (see `tests/tanium_schema.rs`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct OperationSample {
+    /// The operation name.
+    pub name: &'static str,
+    /// The GraphQL document.
+    pub query: String,
+    /// Representative variables (every filter shape the adapter builds).
+    pub variables: serde_json::Value,
+}
+
+/// A representative request of every operation this adapter sends.
+pub fn operation_samples() -> Vec<OperationSample> {
+    queries::samples()
+        .into_iter()
+        .map(|(name, query, variables)| OperationSample {
+            name,
+            query,
+            variables,
+        })
+        .collect()
 }

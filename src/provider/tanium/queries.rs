@@ -405,26 +405,41 @@ pub(crate) fn endpoint_id_changes(after: Time) -> Operation<EndpointIdChangesQue
     EndpointIdChangesQuery::build(IdChangesVariables { after })
 }
 
-/// Every GraphQL document this adapter sends, with its operation name, for validation against a
-/// real Gateway schema.
-pub(crate) fn documents() -> Vec<(&'static str, String)> {
-    let vars = || EndpointsVariables {
-        first: Some(1),
-        after: None,
-        filter: None,
+/// One representative request of every operation this adapter sends: name, document and
+/// variables (with every kind of filter the adapter builds).
+pub(crate) fn samples() -> Vec<(&'static str, String, serde_json::Value)> {
+    fn sample<Q, V: serde::Serialize>(
+        name: &'static str,
+        op: Operation<Q, V>,
+    ) -> (&'static str, String, serde_json::Value) {
+        let vars = serde_json::to_value(&op.variables).unwrap_or(serde_json::Value::Null);
+        (name, op.query, vars)
+    }
+    let since = EndpointFieldFilter::all(vec![
+        EndpointFieldFilter::member_of("101"),
+        EndpointFieldFilter::compare("eidLastSeen", FieldFilterOp::Gt, "2026-01-01T00:00:00Z"),
+    ]);
+    let page = || EndpointsVariables {
+        first: Some(500),
+        after: Some(Cursor("c1-1f3".into())),
+        filter: Some(since.clone()),
     };
+    let by_id = EndpointFieldFilter::all(vec![
+        EndpointFieldFilter::member_of("101"),
+        EndpointFieldFilter::compare("id", FieldFilterOp::Eq, "40231"),
+    ]);
     vec![
-        ("NowQuery", now().query),
-        ("ComputerGroupsQuery", computer_groups(1, None).query),
-        ("EndpointsQuery", endpoints(vars()).query),
-        (
-            "EndpointsWithSoftwareQuery",
-            endpoints_with_software(vars()).query,
+        sample("NowQuery", now()),
+        sample(
+            "ComputerGroupsQuery",
+            computer_groups(500, Some(Cursor("cg:4".into()))),
         ),
-        ("EndpointCountQuery", endpoint_count(None).query),
-        (
+        sample("EndpointsQuery", endpoints(page())),
+        sample("EndpointsWithSoftwareQuery", endpoints_with_software(page())),
+        sample("EndpointCountQuery", endpoint_count(Some(by_id))),
+        sample(
             "EndpointIdChangesQuery",
-            endpoint_id_changes(Time(String::new())).query,
+            endpoint_id_changes(Time("2026-01-01T00:00:00Z".into())),
         ),
     ]
 }
