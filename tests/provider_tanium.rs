@@ -64,29 +64,53 @@ fn expected_ram(e: &SimEndpoint) -> Option<f64> {
 }
 
 fn gb(s: &Option<String>) -> f64 {
-    s.as_deref().unwrap().trim_end_matches(" GB").parse().unwrap()
+    s.as_deref()
+        .unwrap()
+        .trim_end_matches(" GB")
+        .parse()
+        .unwrap()
 }
 
-fn assert_matches_endpoint(asset: &AssetRecord, e: &SimEndpoint, group: &str, run_at: DateTime<Utc>) {
+fn assert_matches_endpoint(
+    asset: &AssetRecord,
+    e: &SimEndpoint,
+    group: &str,
+    run_at: DateTime<Utc>,
+) {
     let ctx = format!("endpoint {} ({})", e.id, e.name);
     assert_eq!(asset.name, e.name, "{ctx}");
     assert_eq!(asset.rmm_device_id.as_deref(), Some(e.id.as_str()), "{ctx}");
     assert_eq!(asset.rmm_organization_id.as_deref(), Some(group), "{ctx}");
     assert_eq!(asset.client_id, client_of(group), "{ctx}");
     assert_eq!(asset.asset_type, expected_kind(e), "{ctx}");
-    assert_eq!(asset.serial_number.as_deref(), usable(&e.serial_number), "{ctx}");
+    assert_eq!(
+        asset.serial_number.as_deref(),
+        usable(&e.serial_number),
+        "{ctx}"
+    );
     assert_eq!(asset.last_seen_at, e.eid_last_seen, "{ctx}");
     assert_eq!(
         asset.agent_status,
         Some(default_thresholds().evaluate(e.eid_last_seen, run_at)),
         "{ctx}"
     );
-    assert_eq!(asset.identity.system_uuid.as_deref(), usable(&e.system_uuid), "{ctx}");
-    assert_eq!(asset.identity.manufacturer.as_deref(), usable(&e.manufacturer), "{ctx}");
+    assert_eq!(
+        asset.identity.system_uuid.as_deref(),
+        usable(&e.system_uuid),
+        "{ctx}"
+    );
+    assert_eq!(
+        asset.identity.manufacturer.as_deref(),
+        usable(&e.manufacturer),
+        "{ctx}"
+    );
     assert_eq!(asset.identity.model.as_deref(), usable(&e.model), "{ctx}");
     assert_eq!(asset.identity.mac_addresses, e.mac_addresses, "{ctx}");
     let Some(x) = &asset.extension else {
-        assert!(matches!(asset.asset_type, DeviceKind::Unknown), "{ctx}: no extension row");
+        assert!(
+            matches!(asset.asset_type, DeviceKind::Unknown),
+            "{ctx}: no extension row"
+        );
         return;
     };
     assert_eq!(x.os_type.as_deref(), usable(&e.os_name), "{ctx}");
@@ -99,7 +123,9 @@ fn assert_matches_endpoint(asset: &AssetRecord, e: &SimEndpoint, group: &str, ru
     assert_eq!(x.ram_gb, expected_ram(e), "{ctx}");
     assert_eq!(x.lan_ip.as_deref(), usable(&e.ip_address), "{ctx}");
     let user = usable(&e.primary_user).or_else(|| usable(&e.last_logged_in_user));
-    if user.is_some() || (e.primary_user.trim().is_empty() && e.last_logged_in_user.trim().is_empty()) {
+    if user.is_some()
+        || (e.primary_user.trim().is_empty() && e.last_logged_in_user.trim().is_empty())
+    {
         assert_eq!(x.current_user.as_deref(), user, "{ctx}");
     }
     let disks = x.disk_usage.clone().unwrap_or_default();
@@ -109,11 +135,17 @@ fn assert_matches_endpoint(asset: &AssetRecord, e: &SimEndpoint, group: &str, ru
         assert_eq!(d.name, s.name, "{ctx}");
         assert_eq!(d.total_gb, gb(&s.total), "{ctx}");
         assert_eq!(d.free_gb, gb(&s.free), "{ctx}");
-        let pct = s.used_percentage.as_deref().map(|p| p.trim_end_matches(" %").parse::<f64>().unwrap());
+        let pct = s
+            .used_percentage
+            .as_deref()
+            .map(|p| p.trim_end_matches(" %").parse::<f64>().unwrap());
         let computed = ((gb(&s.total) - gb(&s.free)) / gb(&s.total) * 10_000.0).round() / 100.0;
         assert_eq!(d.utilization_percent, pct.unwrap_or(computed), "{ctx}");
     }
-    assert_eq!(x.installed_software, None, "{ctx}: software only when asked for");
+    assert_eq!(
+        x.installed_software, None,
+        "{ctx}: software only when asked for"
+    );
     let info = x.system_info.as_ref().expect("system info");
     assert_eq!(info["os_platform"], e.os_platform.as_str(), "{ctx}");
 }
@@ -136,10 +168,16 @@ async fn full_sync_of_5000_endpoints_is_correct_field_by_field() {
         kinds.insert(asset.asset_type);
         assert_matches_endpoint(&asset, &e, &e.groups[0], report.started_at);
     }
-    assert!(kinds.len() >= 3, "the sample covers several kinds: {kinds:?}");
+    assert!(
+        kinds.len() >= 3,
+        "the sample covers several kinds: {kinds:?}"
+    );
 
     let again = h.full().await;
-    assert_eq!(again.counts.unchanged, 5000, "an unchanged fleet writes nothing");
+    assert_eq!(
+        again.counts.unchanged, 5000,
+        "an unchanged fleet writes nothing"
+    );
     assert_eq!(again.counts.tombstoned, 0);
 }
 
@@ -155,14 +193,39 @@ async fn installed_applications_only_when_asked_for() {
         .sim
         .endpoint_ids()
         .into_iter()
-        .find(|id| !h.sim.endpoint(id).unwrap().installed_applications.is_empty())
+        .find(|id| {
+            !h.sim
+                .endpoint(id)
+                .unwrap()
+                .installed_applications
+                .is_empty()
+        })
         .unwrap();
     let e = h.sim.endpoint(&eid).unwrap();
-    let software = h.asset(&eid).await.unwrap().extension.unwrap().installed_software.unwrap();
-    let names: Vec<&str> = software.iter().map(|s| s["name"].as_str().unwrap()).collect();
-    let want: Vec<&str> = e.installed_applications.iter().map(|a| a.name.as_str()).collect();
+    let software = h
+        .asset(&eid)
+        .await
+        .unwrap()
+        .extension
+        .unwrap()
+        .installed_software
+        .unwrap();
+    let names: Vec<&str> = software
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    let want: Vec<&str> = e
+        .installed_applications
+        .iter()
+        .map(|a| a.name.as_str())
+        .collect();
     assert_eq!(names, want);
-    assert!(h.sim.requests().iter().any(|r| r.operation.as_deref() == Some("EndpointsWithSoftwareQuery")));
+    assert!(
+        h.sim
+            .requests()
+            .iter()
+            .any(|r| r.operation.as_deref() == Some("EndpointsWithSoftwareQuery"))
+    );
 }
 
 #[tokio::test]
@@ -195,28 +258,59 @@ async fn an_eid_change_rekeys_the_asset() {
     let report = h.full().await;
     assert_eq!(report.status, RunStatus::Completed, "{:?}", report.errors);
     assert_eq!((report.counts.created, report.counts.tombstoned), (0, 0));
-    let asset = h.asset(&new).await.expect("the new EID maps to the old asset");
+    let asset = h
+        .asset(&new)
+        .await
+        .expect("the new EID maps to the old asset");
     assert_eq!(asset.asset_id, asset_before.asset_id);
     assert_eq!(asset.rmm_device_id.as_deref(), Some(new.as_str()));
-    assert!(h.mapping(&old).await.is_none(), "the old EID's mapping was re-keyed");
+    assert!(
+        h.mapping(&old).await.is_none(),
+        "the old EID's mapping was re-keyed"
+    );
     assert_eq!(h.assets().await.len(), 40);
-    assert!(h.sim.requests().iter().any(|r| r.root_fields == ["endpointIdChanges"]));
+    assert!(
+        h.sim
+            .requests()
+            .iter()
+            .any(|r| r.root_fields == ["endpointIdChanges"])
+    );
 }
 
 #[tokio::test]
 async fn removed_endpoints_are_tombstoned_only_after_a_complete_listing() {
     let h = Harness::with(120, 2, 13, |b| b.page_size(20), SyncOptions::default()).await;
     h.full().await;
-    let gone: Vec<String> = h.sim.endpoints_in_group("100").into_iter().take(2).collect();
+    let gone: Vec<String> = h
+        .sim
+        .endpoints_in_group("100")
+        .into_iter()
+        .take(2)
+        .collect();
     for eid in &gone {
         assert!(h.sim.remove_endpoint(eid));
     }
     // Group 100 is listed first; its second page fails on every attempt.
-    h.sim.inject(FaultTarget::CursorPage, SimFault::BadGateway, 3);
+    h.sim
+        .inject(FaultTarget::CursorPage, SimFault::BadGateway, 3);
     let partial = h.full().await;
-    assert_eq!(partial.scopes_incomplete.iter().map(|s| s.as_str()).collect::<Vec<_>>(), ["100"]);
-    assert_eq!(partial.counts.tombstoned, 0, "an incomplete listing sweeps nothing");
-    assert!(partial.errors.iter().any(|e| e.message.contains("502")), "{:?}", partial.errors);
+    assert_eq!(
+        partial
+            .scopes_incomplete
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>(),
+        ["100"]
+    );
+    assert_eq!(
+        partial.counts.tombstoned, 0,
+        "an incomplete listing sweeps nothing"
+    );
+    assert!(
+        partial.errors.iter().any(|e| e.message.contains("502")),
+        "{:?}",
+        partial.errors
+    );
     for eid in &gone {
         assert_eq!(h.mapping(eid).await.unwrap().status, MappingStatus::Synced);
     }
@@ -235,11 +329,15 @@ async fn an_expired_cursor_restarts_the_scope_once_and_the_listing_stays_complet
     let h = Harness::with(100, 1, 14, |b| b.page_size(10), SyncOptions::default()).await;
     h.full().await;
     h.sim.clear_requests();
-    h.sim.inject(FaultTarget::CursorPage, SimFault::ExpireCursors, 1);
+    h.sim
+        .inject(FaultTarget::CursorPage, SimFault::ExpireCursors, 1);
     let report = h.full().await;
     assert_eq!(report.status, RunStatus::Completed, "{:?}", report.errors);
     assert!(report.scopes_incomplete.is_empty());
-    assert_eq!(report.counts.unchanged, 100, "each device once despite the restart");
+    assert_eq!(
+        report.counts.unchanged, 100,
+        "each device once despite the restart"
+    );
     let first_pages = h
         .sim
         .requests()
@@ -262,7 +360,10 @@ async fn cursors_that_keep_expiring_leave_the_scope_incomplete_and_unswept() {
     let e = &report.errors[0];
     assert_eq!(e.kind, rmm_sync::ErrorKind::CursorExpired);
     assert!(e.message.contains("restarted"), "{}", e.message);
-    assert_eq!(h.mapping(&gone).await.unwrap().status, MappingStatus::Synced);
+    assert_eq!(
+        h.mapping(&gone).await.unwrap().status,
+        MappingStatus::Synced
+    );
 }
 
 #[tokio::test]
@@ -284,14 +385,28 @@ async fn incremental_runs_filter_on_eid_last_seen_and_never_sweep() {
     let report = h.run(RunRequest::incremental()).await;
     assert_eq!(report.status, RunStatus::Completed, "{:?}", report.errors);
     assert!(!report.fell_back_to_full);
-    assert_eq!(report.counts.tombstoned, 0, "incremental listings never sweep");
-    assert!(report.counts.seen < 79, "only recently seen endpoints were listed ({})", report.counts.seen);
+    assert_eq!(
+        report.counts.tombstoned, 0,
+        "incremental listings never sweep"
+    );
+    assert!(
+        report.counts.seen < 79,
+        "only recently seen endpoints were listed ({})",
+        report.counts.seen
+    );
     let asset = h.asset(&ids[0]).await.unwrap();
-    assert_eq!(asset.extension.unwrap().cpu_model.as_deref(), Some("Intel(R) Core(TM) Ultra 7 165U"));
+    assert_eq!(
+        asset.extension.unwrap().cpu_model.as_deref(),
+        Some("Intel(R) Core(TM) Ultra 7 165U")
+    );
     let filtered = h.sim.requests().iter().any(|r| {
-        r.variables.to_string().contains("\"eidLastSeen\"") && r.variables.to_string().contains("\"GT\"")
+        r.variables.to_string().contains("\"eidLastSeen\"")
+            && r.variables.to_string().contains("\"GT\"")
     });
-    assert!(filtered, "the Gateway was asked for eidLastSeen > checkpoint");
+    assert!(
+        filtered,
+        "the Gateway was asked for eidLastSeen > checkpoint"
+    );
 }
 
 #[tokio::test]
@@ -300,7 +415,10 @@ async fn a_tenant_rejecting_the_eid_last_seen_filter_gets_a_full_walk() {
     h.sim.set_reject_eid_last_seen_filter(true);
     let connection = h.provider.test_connection().await.unwrap();
     assert!(
-        connection.warnings.iter().any(|w| w.contains("eidLastSeen")),
+        connection
+            .warnings
+            .iter()
+            .any(|w| w.contains("eidLastSeen")),
         "{connection:?}"
     );
     assert!(h.provider.since_filter_rejected());
@@ -308,11 +426,17 @@ async fn a_tenant_rejecting_the_eid_last_seen_filter_gets_a_full_walk() {
     h.run(RunRequest::incremental()).await; // sets the checkpoint
     let report = h.run(RunRequest::incremental()).await;
     assert_eq!(report.status, RunStatus::Completed, "{:?}", report.errors);
-    assert!(!report.fell_back_to_full, "the orchestrator ran an incremental window");
+    assert!(
+        !report.fell_back_to_full,
+        "the orchestrator ran an incremental window"
+    );
     assert_eq!(report.counts.seen, 50, "every endpoint was listed");
     assert_eq!(report.counts.unchanged, 50);
     assert!(
-        !h.sim.requests().iter().any(|r| r.variables.to_string().contains("eidLastSeen")),
+        !h.sim
+            .requests()
+            .iter()
+            .any(|r| r.variables.to_string().contains("eidLastSeen")),
         "once refused, the filter is not sent again"
     );
 }
@@ -342,14 +466,19 @@ async fn agent_status_follows_eid_last_seen_thresholds() {
         h.sim.touch(id, at);
     }
     h.full().await;
-    let statuses: Vec<Option<AgentStatus>> = futures::future::join_all(ids.iter().map(|id| h.asset(id)))
-        .await
-        .into_iter()
-        .map(|a| a.unwrap().agent_status)
-        .collect();
+    let statuses: Vec<Option<AgentStatus>> =
+        futures::future::join_all(ids.iter().map(|id| h.asset(id)))
+            .await
+            .into_iter()
+            .map(|a| a.unwrap().agent_status)
+            .collect();
     assert_eq!(
         statuses,
-        [Some(AgentStatus::Online), Some(AgentStatus::Offline), Some(AgentStatus::Overdue)]
+        [
+            Some(AgentStatus::Online),
+            Some(AgentStatus::Offline),
+            Some(AgentStatus::Overdue)
+        ]
     );
 }
 
@@ -360,9 +489,21 @@ async fn a_device_in_two_groups_is_ingested_once_in_the_first() {
     h.sim.add_to_group(&eid, "100");
     let report = h.full().await;
     assert_eq!(report.counts.created, 20);
-    assert_eq!(h.asset(&eid).await.unwrap().rmm_organization_id.as_deref(), Some("100"));
-    let snapshot = h.provider.get_device(&ExternalDeviceId::new(&eid)).await.unwrap().unwrap();
-    assert_eq!(snapshot.scope_id.as_str(), "100", "single-device refresh agrees");
+    assert_eq!(
+        h.asset(&eid).await.unwrap().rmm_organization_id.as_deref(),
+        Some("100")
+    );
+    let snapshot = h
+        .provider
+        .get_device(&ExternalDeviceId::new(&eid))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        snapshot.scope_id.as_str(),
+        "100",
+        "single-device refresh agrees"
+    );
 }
 
 #[tokio::test]
@@ -370,13 +511,20 @@ async fn get_device_refreshes_one_endpoint_and_reports_missing_ones() {
     let h = Harness::new(20, 3, 21).await;
     h.full().await;
     let eid = h.sim.endpoints_in_group("102")[0].clone();
-    h.sim.update_endpoint(&eid, |e| e.name = "RENAMED-01".into());
+    h.sim
+        .update_endpoint(&eid, |e| e.name = "RENAMED-01".into());
     let report = h.run(RunRequest::device(eid.as_str())).await;
     assert_eq!(report.counts.updated, 1, "{:?}", report.errors);
     assert_eq!(h.asset(&eid).await.unwrap().name, "RENAMED-01");
 
     h.sim.remove_endpoint(&eid);
-    assert!(h.provider.get_device(&ExternalDeviceId::new(&eid)).await.unwrap().is_none());
+    assert!(
+        h.provider
+            .get_device(&ExternalDeviceId::new(&eid))
+            .await
+            .unwrap()
+            .is_none()
+    );
     let report = h.run(RunRequest::device(eid.as_str())).await;
     assert_eq!(report.counts.tombstoned, 1);
 }
@@ -390,32 +538,76 @@ async fn the_asset_api_fallback_keeps_aged_out_endpoints_on_their_assets() {
     for eid in &members {
         h.sim.age_out(eid);
     }
-    let fallback = h.sim.provider_builder()
+    let fallback = h
+        .sim
+        .provider_builder()
         .asset_api_url(h.sim.asset_api_url())
         .use_asset_api_fallback(true)
         .build()
         .unwrap();
     let report = h
         .orchestrator
-        .run(h.tenant, h.integration, std::sync::Arc::new(fallback), RunRequest::full())
+        .run(
+            h.tenant,
+            h.integration,
+            std::sync::Arc::new(fallback),
+            RunRequest::full(),
+        )
         .await
         .unwrap();
     assert_eq!(report.status, RunStatus::Completed, "{:?}", report.errors);
-    assert_eq!(report.counts.tombstoned, 0, "aged-out endpoints are still listed");
+    assert_eq!(
+        report.counts.tombstoned, 0,
+        "aged-out endpoints are still listed"
+    );
     for eid in &members {
         let asset = h.asset(eid).await.unwrap();
         assert_eq!(h.mapping(eid).await.unwrap().status, MappingStatus::Synced);
-        assert_eq!(asset.status, "inactive", "the Asset API says they are offline");
+        assert_eq!(
+            asset.status, "inactive",
+            "the Asset API says they are offline"
+        );
     }
-    assert!(h.sim.requests().iter().any(|r| r.operation.as_deref() == Some("AssetApi")));
+    assert!(
+        h.sim
+            .requests()
+            .iter()
+            .any(|r| r.operation.as_deref() == Some("AssetApi"))
+    );
 }
 
 #[tokio::test]
 async fn the_connection_test_reports_what_the_token_sees() {
     let h = Harness::new(25, 4, 23).await;
     let report = h.provider.test_connection().await.unwrap();
-    assert!(report.details.iter().any(|d| d == "computer groups visible: 4"), "{report:?}");
-    assert!(report.details.iter().any(|d| d == "endpoints visible: 25"), "{report:?}");
-    assert!(report.details.iter().any(|d| d.starts_with("eidLastSeen filter supported")));
+    assert!(
+        report
+            .details
+            .iter()
+            .any(|d| d == "computer groups visible: 4"),
+        "{report:?}"
+    );
+    assert!(
+        report.details.iter().any(|d| d == "endpoints visible: 25"),
+        "{report:?}"
+    );
+    assert!(
+        report
+            .details
+            .iter()
+            .any(|d| d.starts_with("eidLastSeen filter supported"))
+    );
     assert!(report.warnings.is_empty(), "{report:?}");
+}
+
+#[tokio::test]
+async fn a_garbled_answer_does_not_switch_the_eid_last_seen_filter_off() {
+    let h = Harness::new(30, 1, 24).await;
+    h.run(RunRequest::incremental()).await; // sets the checkpoint
+    h.sim
+        .inject(FaultTarget::field("endpoints"), SimFault::NotJson, 1);
+    let report = h.run(RunRequest::incremental()).await;
+    assert!(!h.provider.since_filter_rejected());
+    assert_eq!(report.scopes_incomplete.len(), 1, "the page failed instead");
+    assert_eq!(report.errors[0].kind, rmm_sync::ErrorKind::Decode);
 }

@@ -15,7 +15,9 @@ use rmm_sync::{Error, Result};
 use tanium_support::Harness;
 
 async fn sim() -> TaniumGatewaySim {
-    TaniumGatewaySim::start(SimConfig::new(30, 2, 1)).await.unwrap()
+    TaniumGatewaySim::start(SimConfig::new(30, 2, 1))
+        .await
+        .unwrap()
 }
 
 fn provider(sim: &TaniumGatewaySim) -> TaniumProvider {
@@ -41,7 +43,9 @@ fn assert_no_secret(e: &Error, sim: &TaniumGatewaySim) {
 #[tokio::test]
 async fn http_401_is_unauthorized_with_a_token_hint_and_not_retried() {
     let sim = sim().await;
-    let e = scopes_with(&sim, SimFault::Unauthorized, 1).await.unwrap_err();
+    let e = scopes_with(&sim, SimFault::Unauthorized, 1)
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unauthorized);
     assert!(e.message().contains("401"), "{e}");
     assert!(e.message().contains("token- prefix"), "{e}");
@@ -63,7 +67,11 @@ async fn http_403_is_forbidden_with_a_token_hint() {
 #[tokio::test]
 async fn a_wrong_token_is_refused_by_the_gateway() {
     let sim = sim().await;
-    let wrong = sim.provider_builder().api_token("token-wrong").build().unwrap();
+    let wrong = sim
+        .provider_builder()
+        .api_token("token-wrong")
+        .build()
+        .unwrap();
     let e = wrong.test_connection().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Forbidden);
 }
@@ -71,28 +79,44 @@ async fn a_wrong_token_is_refused_by_the_gateway() {
 #[tokio::test]
 async fn an_html_login_page_is_an_auth_error_not_a_decode_panic() {
     let sim = sim().await;
-    let e = scopes_with(&sim, SimFault::HtmlLoginPage, 1).await.unwrap_err();
+    let e = scopes_with(&sim, SimFault::HtmlLoginPage, 1)
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unauthorized);
     assert!(e.message().contains("HTML page"), "{e}");
-    assert!(e.message().contains("/plugin/products/gateway/graphql"), "{e}");
+    assert!(
+        e.message().contains("/plugin/products/gateway/graphql"),
+        "{e}"
+    );
 }
 
 #[tokio::test]
 async fn a_redirect_to_a_login_page_is_not_followed() {
     let sim = sim().await;
-    let e = scopes_with(&sim, SimFault::RedirectToLogin, 1).await.unwrap_err();
+    let e = scopes_with(&sim, SimFault::RedirectToLogin, 1)
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unauthorized);
     assert!(e.message().contains("sign-in page"), "{e}");
-    assert!(!e.to_string().contains("state=xyz"), "the redirect target is redacted: {e}");
+    assert!(
+        !e.to_string().contains("state=xyz"),
+        "the redirect target is redacted: {e}"
+    );
     assert_eq!(requests(&sim), 1, "the redirect was not followed");
 }
 
 #[tokio::test]
 async fn a_429_is_retried_after_the_retry_after_delay() {
     let sim = sim().await;
-    let n = scopes_with(&sim, SimFault::RateLimited { retry_after: Some("0".into()) }, 2)
-        .await
-        .unwrap();
+    let n = scopes_with(
+        &sim,
+        SimFault::RateLimited {
+            retry_after: Some("0".into()),
+        },
+        2,
+    )
+    .await
+    .unwrap();
     assert_eq!(n, 2);
     assert_eq!(requests(&sim), 3, "two throttled attempts, then success");
     // An HTTP date in the past means "now".
@@ -111,9 +135,15 @@ async fn a_429_is_retried_after_the_retry_after_delay() {
 #[tokio::test]
 async fn a_429_asking_for_too_long_a_wait_fails_at_once_with_the_wait() {
     let sim = sim().await;
-    let e = scopes_with(&sim, SimFault::RateLimited { retry_after: Some("3600".into()) }, 1)
-        .await
-        .unwrap_err();
+    let e = scopes_with(
+        &sim,
+        SimFault::RateLimited {
+            retry_after: Some("3600".into()),
+        },
+        1,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::RateLimited);
     assert_eq!(e.retry_after(), Some(Duration::from_secs(3600)));
     assert_eq!(requests(&sim), 1);
@@ -125,14 +155,18 @@ async fn bad_gateway_and_gateway_timeout_are_retried_then_reported() {
     assert_eq!(scopes_with(&sim, SimFault::BadGateway, 2).await.unwrap(), 2);
     assert_eq!(requests(&sim), 3);
 
-    let e = scopes_with(&sim, SimFault::BadGateway, 5).await.unwrap_err();
+    let e = scopes_with(&sim, SimFault::BadGateway, 5)
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unavailable);
     assert!(!e.is_retryable(), "retries are exhausted: {e}");
     assert_eq!(e.context("attempts"), Some("3"));
     assert!(e.message().contains("upstream connect error"), "{e}");
     sim.clear_faults();
 
-    let e = scopes_with(&sim, SimFault::GatewayTimeout, 3).await.unwrap_err();
+    let e = scopes_with(&sim, SimFault::GatewayTimeout, 3)
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Timeout);
     assert_eq!(requests(&sim), 3);
 }
@@ -146,10 +180,22 @@ async fn slow_responses_time_out_and_are_retried() {
             .build()
             .unwrap()
     };
-    sim.inject(FaultTarget::Any, SimFault::Slow(Duration::from_millis(600)), 1);
-    assert_eq!(quick(&sim).list_scopes().await.unwrap().len(), 2, "the retry succeeds");
+    sim.inject(
+        FaultTarget::Any,
+        SimFault::Slow(Duration::from_millis(600)),
+        1,
+    );
+    assert_eq!(
+        quick(&sim).list_scopes().await.unwrap().len(),
+        2,
+        "the retry succeeds"
+    );
 
-    sim.inject(FaultTarget::Any, SimFault::Slow(Duration::from_millis(600)), 3);
+    sim.inject(
+        FaultTarget::Any,
+        SimFault::Slow(Duration::from_millis(600)),
+        3,
+    );
     let e = quick(&sim).list_scopes().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Timeout);
     assert!(e.message().contains("did not answer in time"), "{e}");
@@ -158,20 +204,34 @@ async fn slow_responses_time_out_and_are_retried() {
 #[tokio::test]
 async fn graphql_errors_on_200_keep_the_gateways_message_and_are_not_retried() {
     let sim = sim().await;
-    let e = scopes_with(&sim, SimFault::GraphqlError("Sensor \"X\" must refer to an existing sensor".into()), 1)
-        .await
-        .unwrap_err();
+    let e = scopes_with(
+        &sim,
+        SimFault::GraphqlError("Sensor \"X\" must refer to an existing sensor".into()),
+        1,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Decode);
-    assert!(e.message().contains("must refer to an existing sensor"), "{e}");
+    assert!(
+        e.message().contains("must refer to an existing sensor"),
+        "{e}"
+    );
     let typed = std::error::Error::source(&e)
         .and_then(|s| s.downcast_ref::<GatewayErrors>())
         .expect("the typed GraphQL errors are the source");
-    assert_eq!(typed.messages, ["Sensor \"X\" must refer to an existing sensor"]);
+    assert_eq!(
+        typed.messages,
+        ["Sensor \"X\" must refer to an existing sensor"]
+    );
     assert_eq!(requests(&sim), 1);
 
-    let e = scopes_with(&sim, SimFault::GraphqlError("missing required permissions for content set Base".into()), 1)
-        .await
-        .unwrap_err();
+    let e = scopes_with(
+        &sim,
+        SimFault::GraphqlError("missing required permissions for content set Base".into()),
+        1,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Forbidden);
 }
 
@@ -186,7 +246,9 @@ async fn a_non_json_body_is_rejected_clearly() {
 
 #[tokio::test]
 async fn an_expired_cursor_restarts_once_then_fails_with_cursor_expired() {
-    let sim = TaniumGatewaySim::start(SimConfig::new(40, 1, 2)).await.unwrap();
+    let sim = TaniumGatewaySim::start(SimConfig::new(40, 1, 2))
+        .await
+        .unwrap();
     let p = sim.provider_builder().page_size(10).build().unwrap();
     let scope = p.list_scopes().await.unwrap()[0].id.clone();
     let first = p
@@ -194,9 +256,13 @@ async fn an_expired_cursor_restarts_once_then_fails_with_cursor_expired() {
         .await
         .unwrap();
     sim.expire_cursors();
-    let request = DevicePageRequest::new(Some(scope.clone())).with_cursor(first.next_cursor.clone());
+    let request =
+        DevicePageRequest::new(Some(scope.clone())).with_cursor(first.next_cursor.clone());
     let restarted = p.list_devices_page(&request).await.unwrap();
-    assert_eq!(restarted.devices[0].external_id, first.devices[0].external_id, "back at the start");
+    assert_eq!(
+        restarted.devices[0].external_id, first.devices[0].external_id,
+        "back at the start"
+    );
     sim.expire_cursors();
     let again = DevicePageRequest::new(Some(scope)).with_cursor(restarted.next_cursor.clone());
     let e = p.list_devices_page(&again).await.unwrap_err();
@@ -207,7 +273,8 @@ async fn an_expired_cursor_restarts_once_then_fails_with_cursor_expired() {
 #[tokio::test]
 async fn auth_failures_fail_the_whole_run_with_the_cause_in_sync_error() {
     let h = Harness::new(20, 2, 3).await;
-    h.sim.inject(FaultTarget::field("endpoints"), SimFault::Forbidden, 1);
+    h.sim
+        .inject(FaultTarget::field("endpoints"), SimFault::Forbidden, 1);
     let report = h.full().await;
     assert_eq!(report.status, RunStatus::Failed);
     let record = h
@@ -252,10 +319,19 @@ async fn asset_api_errors_are_reported_not_swallowed() {
     h.sim.inject(FaultTarget::AssetApi, SimFault::Forbidden, 1);
     let report = h
         .orchestrator
-        .run(h.tenant, h.integration, std::sync::Arc::new(fallback), rmm_sync::sync::RunRequest::full())
+        .run(
+            h.tenant,
+            h.integration,
+            std::sync::Arc::new(fallback),
+            rmm_sync::sync::RunRequest::full(),
+        )
         .await
         .unwrap();
-    assert_eq!(report.status, RunStatus::Failed, "an auth error from the Asset API stops the run");
+    assert_eq!(
+        report.status,
+        RunStatus::Failed,
+        "an auth error from the Asset API stops the run"
+    );
 }
 
 #[tokio::test]
@@ -296,7 +372,11 @@ async fn the_token_never_shows_in_debug_output() {
     let sim = sim().await;
     let p = provider(&sim);
     assert!(!format!("{p:?}").contains(sim.token()));
-    let no_retry = sim.provider_builder().retry(RetryConfig::none()).build().unwrap();
+    let no_retry = sim
+        .provider_builder()
+        .retry(RetryConfig::none())
+        .build()
+        .unwrap();
     sim.inject_next(SimFault::BadGateway);
     let e = no_retry.test_connection().await.unwrap_err();
     assert_no_secret(&e, &sim);

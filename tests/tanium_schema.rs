@@ -64,10 +64,17 @@ fn load(path: &str) -> Option<Schema> {
                 let kind = match t {
                     TypeDefinition::Scalar(_) => Kind::Scalar,
                     TypeDefinition::Union(_) => Kind::Union,
-                    TypeDefinition::Enum(e) => Kind::Enum(e.values().map(|v| v.value().to_owned()).collect()),
+                    TypeDefinition::Enum(e) => {
+                        Kind::Enum(e.values().map(|v| v.value().to_owned()).collect())
+                    }
                     TypeDefinition::InputObject(i) => Kind::Input(
                         i.fields()
-                            .map(|f| (f.name().to_owned(), (f.ty().to_string(), f.default_value().is_some())))
+                            .map(|f| {
+                                (
+                                    f.name().to_owned(),
+                                    (f.ty().to_string(), f.default_value().is_some()),
+                                )
+                            })
                             .collect(),
                     ),
                     TypeDefinition::Object(o) => Kind::Object(fields(o.fields())),
@@ -81,13 +88,26 @@ fn load(path: &str) -> Option<Schema> {
     Some(Schema { types, query_root })
 }
 
-fn fields<'a>(defs: impl Iterator<Item = cynic_parser::type_system::FieldDefinition<'a>>) -> BTreeMap<String, Field> {
+fn fields<'a>(
+    defs: impl Iterator<Item = cynic_parser::type_system::FieldDefinition<'a>>,
+) -> BTreeMap<String, Field> {
     defs.map(|f| {
         let args = f
             .arguments()
-            .map(|a| (a.name().to_owned(), (a.ty().to_string(), a.default_value().is_some())))
+            .map(|a| {
+                (
+                    a.name().to_owned(),
+                    (a.ty().to_string(), a.default_value().is_some()),
+                )
+            })
             .collect();
-        (f.name().to_owned(), Field { ty: f.ty().to_string(), args })
+        (
+            f.name().to_owned(),
+            Field {
+                ty: f.ty().to_string(),
+                args,
+            },
+        )
     })
     .collect()
 }
@@ -152,7 +172,9 @@ impl Checker<'_> {
             return;
         };
         let Some(def) = fields.get(name) else {
-            self.fail(format!("{on}.{name} does not exist in the real Gateway schema"));
+            self.fail(format!(
+                "{on}.{name} does not exist in the real Gateway schema"
+            ));
             return;
         };
         let mut given = BTreeSet::new();
@@ -162,7 +184,12 @@ impl Checker<'_> {
                 None => self.fail(format!("{on}.{name} has no argument {}", a.name())),
                 Some((ty, has_default)) => {
                     let (ty, has_default) = (ty.clone(), *has_default);
-                    self.argument(&format!("{on}.{name}({})", a.name()), &a.value(), &ty, has_default);
+                    self.argument(
+                        &format!("{on}.{name}({})", a.name()),
+                        &a.value(),
+                        &ty,
+                        has_default,
+                    );
                 }
             }
         }
@@ -172,11 +199,16 @@ impl Checker<'_> {
             }
         }
         let target = named(&def.ty).to_owned();
-        let composite = matches!(self.schema.types.get(&target), Some(Kind::Object(_) | Kind::Union));
+        let composite = matches!(
+            self.schema.types.get(&target),
+            Some(Kind::Object(_) | Kind::Union)
+        );
         let has_selection = f.selection_set().next().is_some();
         match (composite, has_selection) {
             (true, false) => self.fail(format!("{on}.{name} is a {target} and needs a selection")),
-            (false, true) => self.fail(format!("{on}.{name} is a leaf ({target}) and takes no selection")),
+            (false, true) => self.fail(format!(
+                "{on}.{name} is a leaf ({target}) and takes no selection"
+            )),
             (true, true) => self.selections(&target, f.selection_set()),
             (false, false) => {}
         }
@@ -211,7 +243,11 @@ fn literal_json(v: &GqlValue<'_>) -> Value {
         GqlValue::Boolean(b) => Value::from(b.as_bool()),
         GqlValue::Enum(e) => Value::from(e.as_str()),
         GqlValue::List(l) => Value::Array(l.items().map(|i| literal_json(&i)).collect()),
-        GqlValue::Object(o) => Value::Object(o.fields().map(|f| (f.name().to_owned(), literal_json(&f.value()))).collect()),
+        GqlValue::Object(o) => Value::Object(
+            o.fields()
+                .map(|f| (f.name().to_owned(), literal_json(&f.value())))
+                .collect(),
+        ),
         GqlValue::Null(_) | GqlValue::Variable(_) => Value::Null,
     }
 }
@@ -226,14 +262,18 @@ fn check_json(schema: &Schema, value: &Value, ty: &str, at: &str, errors: &mut V
     }
     if let Some(item) = item_type(ty) {
         match value {
-            Value::Array(items) => items.iter().for_each(|i| check_json(schema, i, item, at, errors)),
+            Value::Array(items) => items
+                .iter()
+                .for_each(|i| check_json(schema, i, item, at, errors)),
             single => check_json(schema, single, item, at, errors),
         }
         return;
     }
     let name = named(ty);
     match (schema.types.get(name), value) {
-        (None, _) => errors.push(format!("{at}: type {name} does not exist in the real schema")),
+        (None, _) => errors.push(format!(
+            "{at}: type {name} does not exist in the real schema"
+        )),
         (Some(Kind::Scalar), v) => {
             let ok = match name {
                 "Int" => v.is_i64(),
@@ -296,14 +336,28 @@ fn every_operation_we_send_is_valid_against_the_real_gateway_schema() {
                 Some(Kind::Scalar | Kind::Enum(_) | Kind::Input(_)) => {}
                 _ => checker.fail(format!("variable ${} has non-input type {ty}", v.name())),
             }
-            let value = sample.variables.get(v.name()).cloned().unwrap_or(Value::Null);
-            check_json(&schema, &value, &ty, &format!("${}", v.name()), &mut checker.errors);
+            let value = sample
+                .variables
+                .get(v.name())
+                .cloned()
+                .unwrap_or(Value::Null);
+            check_json(
+                &schema,
+                &value,
+                &ty,
+                &format!("${}", v.name()),
+                &mut checker.errors,
+            );
             checker.variables.insert(v.name().to_owned(), ty);
         }
         checker.selections(&schema.query_root, op.selection_set());
         errors.extend(checker.errors);
     }
-    assert!(errors.is_empty(), "operations invalid against the real schema:\n{}", errors.join("\n"));
+    assert!(
+        errors.is_empty(),
+        "operations invalid against the real schema:\n{}",
+        errors.join("\n")
+    );
 }
 
 #[test]
@@ -325,12 +379,17 @@ fn every_declaration_of_our_schema_subset_exists_in_the_real_schema() {
                         continue;
                     };
                     if def.ty != real_def.ty {
-                        errors.push(format!("{name}.{f} is {} here but {} on the Gateway", def.ty, real_def.ty));
+                        errors.push(format!(
+                            "{name}.{f} is {} here but {} on the Gateway",
+                            def.ty, real_def.ty
+                        ));
                     }
                     for (a, (ty, _)) in &def.args {
                         match real_def.args.get(a) {
                             Some((real_ty, _)) if real_ty == ty => {}
-                            Some((real_ty, _)) => errors.push(format!("{name}.{f}({a}) is {ty} here but {real_ty} on the Gateway")),
+                            Some((real_ty, _)) => errors.push(format!(
+                                "{name}.{f}({a}) is {ty} here but {real_ty} on the Gateway"
+                            )),
                             None => errors.push(format!("{name}.{f}({a}) does not exist")),
                         }
                     }
@@ -345,7 +404,9 @@ fn every_declaration_of_our_schema_subset_exists_in_the_real_schema() {
                 for (f, (ty, _)) in fields {
                     match real_fields.get(f) {
                         Some((real_ty, _)) if real_ty == ty => {}
-                        Some((real_ty, _)) => errors.push(format!("input {name}.{f} is {ty} here but {real_ty} on the Gateway")),
+                        Some((real_ty, _)) => errors.push(format!(
+                            "input {name}.{f} is {ty} here but {real_ty} on the Gateway"
+                        )),
                         None => errors.push(format!("input {name}.{f} does not exist")),
                     }
                 }
@@ -353,7 +414,11 @@ fn every_declaration_of_our_schema_subset_exists_in_the_real_schema() {
             _ => errors.push(format!("{name} is a different kind of type on the Gateway")),
         }
     }
-    assert!(errors.is_empty(), "schemas/tanium.graphql disagrees with the real Gateway:\n{}", errors.join("\n"));
+    assert!(
+        errors.is_empty(),
+        "schemas/tanium.graphql disagrees with the real Gateway:\n{}",
+        errors.join("\n")
+    );
 }
 
 #[test]
@@ -367,13 +432,26 @@ fn the_validator_catches_a_field_the_gateway_lacks() {
         schema: &schema,
         op: "Q",
         errors: Vec::new(),
-        variables: [("first".into(), "Int".into()), ("filter".into(), "EndpointFieldFilter".into())].into(),
+        variables: [
+            ("first".into(), "Int".into()),
+            ("filter".into(), "EndpointFieldFilter".into()),
+        ]
+        .into(),
     };
     checker.selections("Query", op.selection_set());
     let mut errors = Vec::new();
-    check_json(&schema, &serde_json::json!({"path": "x", "op": "NEAR", "color": 1}), "EndpointFieldFilter", "$filter", &mut errors);
+    check_json(
+        &schema,
+        &serde_json::json!({"path": "x", "op": "NEAR", "color": 1}),
+        "EndpointFieldFilter",
+        "$filter",
+        &mut errors,
+    );
     let all = [checker.errors, errors].concat().join("\n");
-    assert!(all.contains("Endpoint.reportingConsoleURL does not exist"), "{all}");
+    assert!(
+        all.contains("Endpoint.reportingConsoleURL does not exist"),
+        "{all}"
+    );
     assert!(all.contains("has no argument bogus"), "{all}");
     assert!(all.contains("not a value of enum FieldFilterOp"), "{all}");
     assert!(all.contains("has no field color"), "{all}");

@@ -43,7 +43,11 @@ impl Harness {
         let sim = TaniumGatewaySim::start(SimConfig::new(endpoints, groups, seed))
             .await
             .expect("simulator starts");
-        let provider = Arc::new(configure(sim.provider_builder()).build().expect("provider builds"));
+        let provider = Arc::new(
+            configure(sim.provider_builder())
+                .build()
+                .expect("provider builds"),
+        );
         let store: Arc<dyn AssetStore> = Arc::new(InMemoryStore::new());
         let tenant = TenantId::new_random();
         let integration = IntegrationId::from_name("tanium-test");
@@ -79,13 +83,23 @@ impl Harness {
             .sync_scopes(self.tenant, self.integration, self.provider.as_ref())
             .await
             .unwrap();
-        for scope in self.store.list_scopes(self.tenant, self.integration).await.unwrap() {
+        for scope in self
+            .store
+            .list_scopes(self.tenant, self.integration)
+            .await
+            .unwrap()
+        {
             let assignment = ScopeAssignment {
                 client_id: Some(Some(client_of(scope.external_id.as_str()))),
                 ..Default::default()
             };
             self.store
-                .assign_scope(self.tenant, self.integration, &scope.external_id, &assignment)
+                .assign_scope(
+                    self.tenant,
+                    self.integration,
+                    &scope.external_id,
+                    &assignment,
+                )
                 .await
                 .unwrap();
         }
@@ -93,7 +107,12 @@ impl Harness {
 
     pub(crate) async fn run(&self, request: RunRequest) -> RunReport {
         self.orchestrator
-            .run(self.tenant, self.integration, self.provider.clone(), request)
+            .run(
+                self.tenant,
+                self.integration,
+                Arc::clone(&self.provider) as Arc<dyn rmm_sync::provider::RmmProvider>,
+                request,
+            )
             .await
             .expect("the run returns a report")
     }
@@ -111,7 +130,10 @@ impl Harness {
 
     pub(crate) async fn asset(&self, eid: &str) -> Option<AssetRecord> {
         let mapping = self.mapping(eid).await?;
-        self.store.get_asset(self.tenant, mapping.asset_id).await.unwrap()
+        self.store
+            .get_asset(self.tenant, mapping.asset_id)
+            .await
+            .unwrap()
     }
 
     pub(crate) async fn assets(&self) -> Vec<AssetRecord> {

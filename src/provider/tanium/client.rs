@@ -10,7 +10,9 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::provider::http::{HttpResponse, Idempotency, RetryConfig, is_login_location, retry, send};
+use crate::provider::http::{
+    HttpResponse, Idempotency, RetryConfig, is_login_location, retry, send,
+};
 
 const GATEWAY: &str = "Tanium Gateway";
 const ASSET_API: &str = "Tanium Asset API";
@@ -122,10 +124,7 @@ fn gateway_errors(raw: Vec<RawError>) -> GatewayErrors {
 /// The errors of a GraphQL-shaped body, if it has any.
 fn errors_in(body: &[u8]) -> Option<GatewayErrors> {
     let parsed: ErrorsOnly = serde_json::from_slice(body).ok()?;
-    parsed
-        .errors
-        .filter(|e| !e.is_empty())
-        .map(gateway_errors)
+    parsed.errors.filter(|e| !e.is_empty()).map(gateway_errors)
 }
 
 /// Judges a Gateway (or Asset API) response: auth problems, HTML pages, statuses, then JSON.
@@ -263,14 +262,16 @@ impl GatewayClient {
     /// Runs one query operation (queries are idempotent, so they are retried).
     pub(crate) async fn query<Q, V>(&self, op: &cynic::Operation<Q, V>) -> Result<Q>
     where
-        Q: DeserializeOwned,
-        V: serde::Serialize,
+        Q: DeserializeOwned + Send,
+        V: serde::Serialize + Sync,
     {
         let name = op.operation_name.as_deref().unwrap_or("query").to_owned();
         let body = serde_json::to_vec(op)?;
-        retry(&self.retry, Idempotency::Idempotent, || self.post::<Q>(&body))
-            .await
-            .map_err(|e| e.with_context("operation", &name))
+        retry(&self.retry, Idempotency::Idempotent, || {
+            self.post::<Q>(&body)
+        })
+        .await
+        .map_err(|e| e.with_context("operation", &name))
     }
 
     async fn post<Q: DeserializeOwned>(&self, body: &[u8]) -> Result<Q> {
@@ -281,7 +282,10 @@ impl GatewayClient {
             .header(ACCEPT, "application/json")
             .header("session", self.session_header()?)
             .body(body.to_vec());
-        let resp = check_response(send(request, self.max_response_bytes, GATEWAY).await?, GATEWAY)?;
+        let resp = check_response(
+            send(request, self.max_response_bytes, GATEWAY).await?,
+            GATEWAY,
+        )?;
         decode_graphql(&resp.body)
     }
 
@@ -297,7 +301,10 @@ impl GatewayClient {
                 .get(url.clone())
                 .header(ACCEPT, "application/json")
                 .header("session", self.session_header()?);
-            let resp = check_response(send(request, self.max_response_bytes, ASSET_API).await?, ASSET_API)?;
+            let resp = check_response(
+                send(request, self.max_response_bytes, ASSET_API).await?,
+                ASSET_API,
+            )?;
             resp.json::<Rows>(ASSET_API)
         })
         .await?;
@@ -361,16 +368,36 @@ mod tests {
         assert!(e.message().contains("token- prefix"), "{e}");
         let e = check_response(resp(403, "text/plain", ""), GATEWAY).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Forbidden);
-        let e = check_response(resp(200, "text/html", "<html>sign in</html>"), GATEWAY).unwrap_err();
+        let e =
+            check_response(resp(200, "text/html", "<html>sign in</html>"), GATEWAY).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unauthorized);
         assert!(e.message().contains("HTML"), "{e}");
         let mut r = resp(302, "text/plain", "");
-        r.headers.insert(LOCATION, HeaderValue::from_static("/auth/realms/t/protocol/openid-connect/auth"));
-        assert_eq!(check_response(r, GATEWAY).unwrap_err().kind(), ErrorKind::Unauthorized);
+        r.headers.insert(
+            LOCATION,
+            HeaderValue::from_static("/auth/realms/t/protocol/openid-connect/auth"),
+        );
+        assert_eq!(
+            check_response(r, GATEWAY).unwrap_err().kind(),
+            ErrorKind::Unauthorized
+        );
         let e = check_response(resp(200, "text/plain", "hello"), GATEWAY).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Decode);
-        let e = check_response(resp(400, "application/json", r#"{"errors":[{"message":"Unknown argument \"zzz\""}]}"#), GATEWAY).unwrap_err();
+        let e = check_response(
+            resp(
+                400,
+                "application/json",
+                r#"{"errors":[{"message":"Unknown argument \"zzz\""}]}"#,
+            ),
+            GATEWAY,
+        )
+        .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unsupported);
-        assert_eq!(check_response(resp(502, "text/plain", "upstream"), GATEWAY).unwrap_err().kind(), ErrorKind::Unavailable);
+        assert_eq!(
+            check_response(resp(502, "text/plain", "upstream"), GATEWAY)
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Unavailable
+        );
     }
 }

@@ -195,12 +195,12 @@ impl TaniumBuilder {
 
     /// The configuration this builder describes.
     pub fn into_config(self) -> Result<TaniumConfig> {
-        let gateway_url = self
-            .gateway_url
-            .ok_or_else(|| Error::invalid_config("gateway_url", "the Tanium Gateway URL is required"))?;
-        let api_token = self
-            .api_token
-            .ok_or_else(|| Error::invalid_config("api_token", "the Tanium API token is required"))?;
+        let gateway_url = self.gateway_url.ok_or_else(|| {
+            Error::invalid_config("gateway_url", "the Tanium Gateway URL is required")
+        })?;
+        let api_token = self.api_token.ok_or_else(|| {
+            Error::invalid_config("api_token", "the Tanium API token is required")
+        })?;
         let mut c = TaniumConfig::new(gateway_url, api_token);
         c.asset_api_url = self.asset_api_url;
         c.use_asset_api_fallback = self.use_asset_api_fallback;
@@ -223,7 +223,12 @@ impl TaniumBuilder {
 /// The Gateway base (`…/plugin/products/gateway`) and GraphQL URL for any accepted form of
 /// `gateway_url`.
 pub(crate) fn normalize_gateway_url(raw: &str, http: &ClientOptions) -> Result<(Url, Url)> {
-    let url = parse_service_url(raw, "gateway_url", http, "https://acme-api.cloud.tanium.com")?;
+    let url = parse_service_url(
+        raw,
+        "gateway_url",
+        http,
+        "https://acme-api.cloud.tanium.com",
+    )?;
     let path = url.path().trim_end_matches('/');
     let (base_path, graphql_path) = if let Some(base) = path.strip_suffix("/graphql") {
         (base.to_owned(), path.to_owned())
@@ -244,7 +249,12 @@ pub(crate) fn normalize_gateway_url(raw: &str, http: &ClientOptions) -> Result<(
 
 /// The Asset API's assets URL (`…/v2/assets`) for a configured base.
 pub(crate) fn normalize_asset_api_url(raw: &str, http: &ClientOptions) -> Result<Url> {
-    let mut url = parse_service_url(raw, "asset_api_url", http, "https://tanium.example.com/plugin/products/asset")?;
+    let mut url = parse_service_url(
+        raw,
+        "asset_api_url",
+        http,
+        "https://tanium.example.com/plugin/products/asset",
+    )?;
     let path = url.path().trim_end_matches('/').to_owned();
     if !path.ends_with("/v2/assets") {
         url.set_path(&format!("{path}/v2/assets"));
@@ -255,14 +265,27 @@ pub(crate) fn normalize_asset_api_url(raw: &str, http: &ClientOptions) -> Result
 fn parse_service_url(raw: &str, key: &str, http: &ClientOptions, example: &str) -> Result<Url> {
     let t = raw.trim();
     if t.is_empty() {
-        return Err(Error::invalid_config(key, format!("{key} is empty; give the address, e.g. {example}")));
+        return Err(Error::invalid_config(
+            key,
+            format!("{key} is empty; give the address, e.g. {example}"),
+        ));
     }
-    let with_scheme = if t.contains("://") { t.to_owned() } else { format!("https://{t}") };
+    let with_scheme = if t.contains("://") {
+        t.to_owned()
+    } else {
+        format!("https://{t}")
+    };
     let url = Url::parse(&with_scheme).map_err(|e| {
-        Error::invalid_config(key, format!("{key} is not a valid URL ({e}); e.g. {example}"))
+        Error::invalid_config(
+            key,
+            format!("{key} is not a valid URL ({e}); e.g. {example}"),
+        )
     })?;
     if url.cannot_be_a_base() || url.host().is_none() {
-        return Err(Error::invalid_config(key, format!("{key} has no host; e.g. {example}")));
+        return Err(Error::invalid_config(
+            key,
+            format!("{key} has no host; e.g. {example}"),
+        ));
     }
     http.check_url(&url, key)?;
     if url.query().is_some() || url.fragment().is_some() {
@@ -278,9 +301,14 @@ fn parse_service_url(raw: &str, key: &str, http: &ClientOptions, example: &str) 
 pub(crate) fn validate_token(token: &SecretString) -> Result<SecretString> {
     let t = token.expose_secret().trim();
     if t.is_empty() {
-        return Err(Error::invalid_config("api_token", "the Tanium API token is empty"));
+        return Err(Error::invalid_config(
+            "api_token",
+            "the Tanium API token is empty",
+        ));
     }
-    if t.chars().any(|c| c.is_whitespace() || c.is_control() || !c.is_ascii()) {
+    if t.chars()
+        .any(|c| c.is_whitespace() || c.is_control() || !c.is_ascii())
+    {
         return Err(Error::invalid_config(
             "api_token",
             "the Tanium API token contains spaces or characters a token never has; paste it exactly as Tanium showed it",
@@ -295,7 +323,8 @@ mod tests {
     use crate::ErrorKind;
 
     fn norm(raw: &str) -> Result<(String, String)> {
-        normalize_gateway_url(raw, &ClientOptions::default()).map(|(b, g)| (b.to_string(), g.to_string()))
+        normalize_gateway_url(raw, &ClientOptions::default())
+            .map(|(b, g)| (b.to_string(), g.to_string()))
     }
 
     #[test]
@@ -321,14 +350,22 @@ mod tests {
 
     #[test]
     fn bad_gateway_urls_are_invalid_config() {
-        for raw in ["", "http://tanium.corp", "https://h/x?session=abc", "https://"] {
+        for raw in [
+            "",
+            "http://tanium.corp",
+            "https://h/x?session=abc",
+            "https://",
+        ] {
             let e = norm(raw).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{raw}");
             assert_eq!(e.context("key"), Some("gateway_url"));
             assert!(!e.to_string().contains("abc"), "{e}");
         }
         assert!(norm("http://127.0.0.1:9000").is_ok());
-        let opt_in = ClientOptions { allow_http: true, ..ClientOptions::default() };
+        let opt_in = ClientOptions {
+            allow_http: true,
+            ..ClientOptions::default()
+        };
         assert!(normalize_gateway_url("http://tanium.corp", &opt_in).is_ok());
     }
 
@@ -336,10 +373,17 @@ mod tests {
     fn asset_api_url_gets_its_path() {
         let o = ClientOptions::default();
         assert_eq!(
-            normalize_asset_api_url("https://h/plugin/products/asset/", &o).unwrap().as_str(),
+            normalize_asset_api_url("https://h/plugin/products/asset/", &o)
+                .unwrap()
+                .as_str(),
             "https://h/plugin/products/asset/v2/assets"
         );
-        assert_eq!(normalize_asset_api_url("https://h/v2/assets", &o).unwrap().as_str(), "https://h/v2/assets");
+        assert_eq!(
+            normalize_asset_api_url("https://h/v2/assets", &o)
+                .unwrap()
+                .as_str(),
+            "https://h/v2/assets"
+        );
     }
 
     #[test]
@@ -355,7 +399,10 @@ mod tests {
     fn config_rejects_unknown_keys_and_builder_requires_essentials() {
         let bad = serde_json::json!({"gateway_url": "h", "api_token": "t", "pagesize": 1});
         assert!(serde_json::from_value::<TaniumConfig>(bad).is_err());
-        let e = TaniumBuilder::default().api_token("t").into_config().unwrap_err();
+        let e = TaniumBuilder::default()
+            .api_token("t")
+            .into_config()
+            .unwrap_err();
         assert_eq!(e.context("key"), Some("gateway_url"));
     }
 }

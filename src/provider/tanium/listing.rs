@@ -70,7 +70,14 @@ mod tests {
             after: "Y3Vyc29y.Lm1pZA==".into(),
         };
         assert_eq!(ListingCursor::decode(&c.encode()).unwrap(), c);
-        for bad in ["", "abc", "tn1.xx.1.c", "tn1.f-.n.c", "tn1.f-.1.", "tn2.f-.1.c"] {
+        for bad in [
+            "",
+            "abc",
+            "tn1.xx.1.c",
+            "tn1.f-.n.c",
+            "tn1.f-.1.",
+            "tn2.f-.1.c",
+        ] {
             assert!(ListingCursor::decode(&Cursor::new(bad)).is_err(), "{bad}");
         }
     }

@@ -220,10 +220,11 @@ pub(crate) fn infer_kind(os: &Os, chassis_type: &str, is_virtual: Option<bool>) 
             }
         }
         Platform::Unknown | Platform::Other(_) => {
-            if ["android", "ios", "ipados"]
-                .iter()
-                .any(|m| os_name.split(|c: char| !c.is_alphanumeric()).any(|w| w == *m))
-            {
+            if ["android", "ios", "ipados"].iter().any(|m| {
+                os_name
+                    .split(|c: char| !c.is_alphanumeric())
+                    .any(|w| w == *m)
+            }) {
                 return DeviceKind::MobileDevice;
             }
             match chassis {
@@ -244,12 +245,13 @@ pub(crate) fn infer_kind(os: &Os, chassis_type: &str, is_virtual: Option<bool>) 
 fn platform_from_os_name(os_name: &str) -> Platform {
     if os_name.contains("windows") {
         Platform::Windows
-    } else if os_name.contains("mac os") || os_name.contains("macos") || os_name.contains("os x")
-    {
+    } else if os_name.contains("mac os") || os_name.contains("macos") || os_name.contains("os x") {
         Platform::Mac
-    } else if ["linux", "ubuntu", "red hat", "centos", "debian", "suse", "rocky", "alma"]
-        .iter()
-        .any(|d| os_name.contains(d))
+    } else if [
+        "linux", "ubuntu", "red hat", "centos", "debian", "suse", "rocky", "alma",
+    ]
+    .iter()
+    .any(|d| os_name.contains(d))
     {
         Platform::Linux
     } else if os_name.contains("solaris") {
@@ -312,10 +314,10 @@ fn software(apps: &[InstalledApplication]) -> Vec<Value> {
 fn clean_list(list: &Option<Vec<String>>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for v in list.iter().flatten() {
-        if let Some(c) = clean(v) {
-            if !out.iter().any(|o| o.eq_ignore_ascii_case(c)) {
-                out.push(c.to_owned());
-            }
+        if let Some(c) = clean(v)
+            && !out.iter().any(|o| o.eq_ignore_ascii_case(c))
+        {
+            out.push(c.to_owned());
         }
     }
     out
@@ -479,7 +481,8 @@ pub(crate) fn asset_row_to_snapshot(row: &Value, scope: &str) -> Option<DeviceSn
     }
     s.details.os_type = os_name.map_or(Reported::Absent, Reported::Value);
     s.details.os_version = field(&["osVersion"]).map_or(Reported::Absent, Reported::Value);
-    s.details.current_user = field(&["currentUser", "userName"]).map_or(Reported::Absent, Reported::Value);
+    s.details.current_user =
+        field(&["currentUser", "userName"]).map_or(Reported::Absent, Reported::Value);
     s.details.lan_ip = field(&["ipAddress"]).map_or(Reported::Absent, Reported::Value);
     let mut metadata = Map::new();
     metadata.insert("source".into(), "asset_api".into());
@@ -551,22 +554,52 @@ mod tests {
     #[test]
     fn kind_comes_from_os_chassis_and_virtual_flag_not_host_names() {
         let win = |t| os("Windows 11 Pro", Platform::Windows, Some(t));
-        assert_eq!(infer_kind(&win("Workstation"), "Notebook", Some(false)), DeviceKind::Workstation);
-        assert_eq!(infer_kind(&win("Server"), "Virtual", Some(true)), DeviceKind::Server);
-        assert_eq!(infer_kind(&win("Domain Controller"), "Rack Mount Chassis", Some(false)), DeviceKind::Server);
+        assert_eq!(
+            infer_kind(&win("Workstation"), "Notebook", Some(false)),
+            DeviceKind::Workstation
+        );
+        assert_eq!(
+            infer_kind(&win("Server"), "Virtual", Some(true)),
+            DeviceKind::Server
+        );
+        assert_eq!(
+            infer_kind(&win("Domain Controller"), "Rack Mount Chassis", Some(false)),
+            DeviceKind::Server
+        );
         let srv = os("Windows Server 2022 Standard", Platform::Windows, None);
         assert_eq!(infer_kind(&srv, "", None), DeviceKind::Server);
         // A VDI desktop is still a workstation.
-        assert_eq!(infer_kind(&win("Workstation"), "Virtual", Some(true)), DeviceKind::Workstation);
+        assert_eq!(
+            infer_kind(&win("Workstation"), "Virtual", Some(true)),
+            DeviceKind::Workstation
+        );
         let linux = os("Ubuntu 22.04.4 LTS", Platform::Linux, None);
-        assert_eq!(infer_kind(&linux, "Virtual", Some(true)), DeviceKind::Server);
-        assert_eq!(infer_kind(&linux, "Notebook", Some(false)), DeviceKind::Workstation);
-        assert_eq!(infer_kind(&linux, "TSE-Error: timed out", None), DeviceKind::Server);
+        assert_eq!(
+            infer_kind(&linux, "Virtual", Some(true)),
+            DeviceKind::Server
+        );
+        assert_eq!(
+            infer_kind(&linux, "Notebook", Some(false)),
+            DeviceKind::Workstation
+        );
+        assert_eq!(
+            infer_kind(&linux, "TSE-Error: timed out", None),
+            DeviceKind::Server
+        );
         let mac = os("macOS 14.4", Platform::Mac, None);
-        assert_eq!(infer_kind(&mac, "Laptop", Some(false)), DeviceKind::Workstation);
-        assert_eq!(infer_kind(&os("AIX 7.2", Platform::Aix, None), "", None), DeviceKind::Server);
+        assert_eq!(
+            infer_kind(&mac, "Laptop", Some(false)),
+            DeviceKind::Workstation
+        );
+        assert_eq!(
+            infer_kind(&os("AIX 7.2", Platform::Aix, None), "", None),
+            DeviceKind::Server
+        );
         let unknown = os("", Platform::Unknown, None);
-        assert_eq!(infer_kind(&unknown, "Desktop", None), DeviceKind::Workstation);
+        assert_eq!(
+            infer_kind(&unknown, "Desktop", None),
+            DeviceKind::Workstation
+        );
         assert_eq!(infer_kind(&unknown, "", None), DeviceKind::Unknown);
         let android = os("Android 14", Platform::Other("Android".into()), None);
         assert_eq!(infer_kind(&android, "", None), DeviceKind::MobileDevice);
@@ -577,17 +610,39 @@ mod tests {
 
     #[test]
     fn disks_are_derived_and_bad_ones_dropped() {
-        let d = |name: &str, free: Option<&str>, total: Option<&str>, pct: Option<&str>, used: Option<&str>| Disk {
+        let d = |name: &str,
+                 free: Option<&str>,
+                 total: Option<&str>,
+                 pct: Option<&str>,
+                 used: Option<&str>| Disk {
             name: name.into(),
             free: free.map(Into::into),
             total: total.map(Into::into),
             used_percentage: pct.map(Into::into),
             used_space: used.map(Into::into),
         };
-        let c = disk(&d("C:", Some("120 GB"), Some("476 GB"), Some("75 %"), Some("356 GB"))).unwrap();
-        assert_eq!((c.name.as_str(), c.total_gb, c.free_gb, c.utilization_percent), ("C:", 476.0, 120.0, 75.0));
+        let c = disk(&d(
+            "C:",
+            Some("120 GB"),
+            Some("476 GB"),
+            Some("75 %"),
+            Some("356 GB"),
+        ))
+        .unwrap();
+        assert_eq!(
+            (
+                c.name.as_str(),
+                c.total_gb,
+                c.free_gb,
+                c.utilization_percent
+            ),
+            ("C:", 476.0, 120.0, 75.0)
+        );
         let derived = disk(&d("/", Some("25 GB"), None, None, Some("75 GB"))).unwrap();
-        assert_eq!((derived.total_gb, derived.utilization_percent), (100.0, 75.0));
+        assert_eq!(
+            (derived.total_gb, derived.utilization_percent),
+            (100.0, 75.0)
+        );
         assert!(disk(&d("", Some("1 GB"), Some("2 GB"), None, None)).is_none());
         assert!(disk(&d("D:", Some("[no results]"), Some("2 GB"), None, None)).is_none());
     }
@@ -609,13 +664,25 @@ mod tests {
             eid_first_seen: Some(Time("2025-01-10T08:12:00Z".into())),
             eid_last_seen: Some(Time("2026-11-27T22:51:09Z".into())),
             ip_address: "192.168.1.50".into(),
-            ip_addresses: Some(vec!["192.168.1.50".into(), "fe80::1c2d:3e4f".into(), "".into()]),
+            ip_addresses: Some(vec![
+                "192.168.1.50".into(),
+                "fe80::1c2d:3e4f".into(),
+                "".into(),
+            ]),
             mac_addresses: Some(vec!["3c:52:82:11:22:33".into()]),
-            primary_user: User { name: "Error: No inventory has been collected".into() },
+            primary_user: User {
+                name: "Error: No inventory has been collected".into(),
+            },
             last_logged_in_user: "ACME\\jdoe".into(),
             os: os("Windows 11 Pro", Platform::Windows, Some("Workstation")),
-            memory: Memory { ram: "15.7 GB".into(), total: "16384 MB".into() },
-            processor: Processor { cpu: "Intel(R) Core(TM) i7-1185G7".into(), logical_processors: 8 },
+            memory: Memory {
+                ram: "15.7 GB".into(),
+                total: "16384 MB".into(),
+            },
+            processor: Processor {
+                cpu: "Intel(R) Core(TM) i7-1185G7".into(),
+                logical_processors: 8,
+            },
             disks: Some(vec![Disk {
                 name: "C:".into(),
                 free: Some("120 GB".into()),
@@ -634,7 +701,11 @@ mod tests {
         assert_eq!(s.kind, DeviceKind::Workstation);
         assert_eq!(s.display_name, "ACME-WS01.acme.local");
         assert_eq!(s.serial_number, Reported::Value("5CG1234XYZ".into()));
-        assert_eq!(s.agent_status, Reported::Absent, "derived from last seen by the engine");
+        assert_eq!(
+            s.agent_status,
+            Reported::Absent,
+            "derived from last seen by the engine"
+        );
         assert_eq!(
             s.last_seen_at.value().unwrap().to_rfc3339(),
             "2026-11-27T22:51:09+00:00"
@@ -644,18 +715,30 @@ mod tests {
         assert_eq!(d.os_version, Reported::Value("23H2".into()));
         assert_eq!(d.current_user, Reported::Value("ACME\\jdoe".into()));
         assert_eq!(d.lan_ip, Reported::Value("192.168.1.50".into()));
-        assert_eq!(d.cpu_model, Reported::Value("Intel(R) Core(TM) i7-1185G7".into()));
+        assert_eq!(
+            d.cpu_model,
+            Reported::Value("Intel(R) Core(TM) i7-1185G7".into())
+        );
         assert_eq!(d.cpu_cores, Reported::Value(8));
         assert_eq!(d.ram_gb, Reported::Value(15.7));
         assert_eq!(d.disk_usage.value().unwrap().len(), 1);
         assert_eq!(d.installed_software, Reported::Absent);
         let info = d.system_info.value().unwrap();
         assert_eq!(info["chassis_type"], "Notebook");
-        assert_eq!(info["ip_addresses"], json!(["192.168.1.50", "fe80::1c2d:3e4f"]));
-        assert_eq!(s.identity.system_uuid.as_deref(), Some("4C4C4544-0042-3010-8051-B7C04F333332"));
+        assert_eq!(
+            info["ip_addresses"],
+            json!(["192.168.1.50", "fe80::1c2d:3e4f"])
+        );
+        assert_eq!(
+            s.identity.system_uuid.as_deref(),
+            Some("4C4C4544-0042-3010-8051-B7C04F333332")
+        );
         assert_eq!(s.identity.hostname.as_deref(), Some("ACME-WS01"));
         assert_eq!(s.identity.fqdn.as_deref(), Some("ACME-WS01.acme.local"));
-        assert_eq!(s.identity.mac_addresses, vec!["3c:52:82:11:22:33".to_owned()]);
+        assert_eq!(
+            s.identity.mac_addresses,
+            vec!["3c:52:82:11:22:33".to_owned()]
+        );
         let meta = s.metadata.value().unwrap();
         assert_eq!(meta["computer_id"], "2214577321");
         assert!(!meta.contains_key("namespace"));
@@ -665,15 +748,30 @@ mod tests {
     fn sensor_errors_leave_fields_absent_and_empties_clear_them() {
         let mut e = endpoint();
         e.serial_number = "TSE-Error: timed out".into();
-        e.memory = Memory { ram: "[no results]".into(), total: "".into() };
+        e.memory = Memory {
+            ram: "[no results]".into(),
+            total: "".into(),
+        };
         e.primary_user.name = "".into();
         e.last_logged_in_user = "".into();
         e.os.name = "".into();
         e.processor.logical_processors = 0;
-        let s = endpoint_to_snapshot(&e, "1", Some(&[
-            InstalledApplication { name: "7-Zip".into(), version: "23.01".into(), uninstallable: Some(true) },
-            InstalledApplication { name: " ".into(), version: "1".into(), uninstallable: None },
-        ]));
+        let s = endpoint_to_snapshot(
+            &e,
+            "1",
+            Some(&[
+                InstalledApplication {
+                    name: "7-Zip".into(),
+                    version: "23.01".into(),
+                    uninstallable: Some(true),
+                },
+                InstalledApplication {
+                    name: " ".into(),
+                    version: "1".into(),
+                    uninstallable: None,
+                },
+            ]),
+        );
         assert_eq!(s.serial_number, Reported::Absent);
         assert_eq!(s.details.ram_gb, Reported::Absent);
         assert_eq!(s.details.current_user, Reported::Null);
@@ -681,7 +779,9 @@ mod tests {
         assert_eq!(s.details.cpu_cores, Reported::Null);
         assert_eq!(
             s.details.installed_software,
-            Reported::Value(vec![json!({"name": "7-Zip", "version": "23.01", "uninstallable": true})])
+            Reported::Value(vec![
+                json!({"name": "7-Zip", "version": "23.01", "uninstallable": true})
+            ])
         );
         assert!(s.identity.serial_numbers.is_empty());
     }

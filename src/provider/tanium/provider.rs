@@ -15,11 +15,13 @@ use super::config::{
 };
 use super::listing::ListingCursor;
 use super::mapping::{asset_row_to_snapshot, endpoint_to_snapshot, parse_time};
-use super::queries::{self, Cursor as GqlCursor, EndpointFieldFilter, EndpointsVariables, FieldFilterOp, Time};
+use super::queries::{
+    self, Cursor as GqlCursor, EndpointFieldFilter, EndpointsVariables, FieldFilterOp, Time,
+};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{
-    AgentStatusThresholds, DeviceSnapshot, ExternalDeviceId, IdentityChange, ProviderId,
-    ScopeKind, ScopeSnapshot,
+    AgentStatusThresholds, DeviceSnapshot, ExternalDeviceId, IdentityChange, ProviderId, ScopeKind,
+    ScopeSnapshot,
 };
 use crate::provider::http::redact_url;
 use crate::provider::{
@@ -200,7 +202,13 @@ impl TaniumProvider {
                 devices: conn
                     .edges
                     .iter()
-                    .map(|e| endpoint_to_snapshot(&e.node.fields, scope, Some(&e.node.installed_applications)))
+                    .map(|e| {
+                        endpoint_to_snapshot(
+                            &e.node.fields,
+                            scope,
+                            Some(&e.node.installed_applications),
+                        )
+                    })
                     .collect(),
                 total: u64::try_from(conn.total_records).unwrap_or(0),
                 has_next: conn.page_info.has_next_page,
@@ -315,13 +323,17 @@ fn gateway_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// Whether an error on a filtered first page means "this Gateway does not accept the filter"
-/// (a GraphQL or request rejection), as opposed to auth, throttling or transport problems.
+/// Whether an error on a filtered request means "this Gateway does not accept the filter": the
+/// Gateway itself rejected the query (GraphQL errors, or HTTP 400) — not an auth, throttling,
+/// transport or garbled-response problem, which must not switch incremental filtering off.
 fn rejects_filter(e: &Error) -> bool {
-    matches!(
-        e.kind(),
-        ErrorKind::Decode | ErrorKind::Unsupported | ErrorKind::Other
-    )
+    let graphql = std::error::Error::source(e).is_some_and(|s| s.is::<super::GatewayErrors>());
+    let bad_request = e.context("status") == Some("400");
+    (graphql || bad_request)
+        && matches!(
+            e.kind(),
+            ErrorKind::Decode | ErrorKind::Unsupported | ErrorKind::Other
+        )
 }
 
 #[async_trait]
@@ -376,15 +388,22 @@ impl RmmProvider for TaniumProvider {
             .map_err(|e| e.with_context("probe", "endpoints"))?
             .endpoints
             .map_or(0, |c| c.total_records);
-        report.details.push(format!("endpoints visible: {endpoints}"));
+        report
+            .details
+            .push(format!("endpoints visible: {endpoints}"));
         if endpoints == 0 {
             report.warnings.push(
                 "the token sees no endpoints: check the user's content-set permissions and that TDS collects from the endpoints".into(),
             );
         }
         let hour_ago = Utc::now() - chrono::Duration::hours(1);
-        let probe = EndpointFieldFilter::compare("eidLastSeen", FieldFilterOp::Gt, gateway_time(hour_ago));
-        match self.client.query(&queries::endpoint_count(Some(probe))).await {
+        let probe =
+            EndpointFieldFilter::compare("eidLastSeen", FieldFilterOp::Gt, gateway_time(hour_ago));
+        match self
+            .client
+            .query(&queries::endpoint_count(Some(probe)))
+            .await
+        {
             Ok(c) => report.details.push(format!(
                 "eidLastSeen filter supported ({} endpoints seen in the last hour)",
                 c.endpoints.map_or(0, |c| c.total_records)
@@ -406,7 +425,11 @@ impl RmmProvider for TaniumProvider {
         if let Some(asset) = &self.asset_api {
             report.details.push(format!(
                 "Asset API fallback: {} ({})",
-                if self.use_asset_api_fallback { "on" } else { "off" },
+                if self.use_asset_api_fallback {
+                    "on"
+                } else {
+                    "off"
+                },
                 redact_url(asset)
             ));
         }
@@ -445,7 +468,11 @@ impl ScopeSource for TaniumProvider {
                 if id.trim().is_empty() || scopes.iter().any(|s| s.id.as_str() == id) {
                     continue;
                 }
-                let name = if g.name.trim().is_empty() { id.clone() } else { g.name };
+                let name = if g.name.trim().is_empty() {
+                    id.clone()
+                } else {
+                    g.name
+                };
                 let mut scope = ScopeSnapshot::new(id, name, ScopeKind::Group);
                 let m = &mut scope.metadata;
                 let group_type = match g.group_type {
@@ -454,7 +481,10 @@ impl ScopeSource for TaniumProvider {
                     queries::ComputerGroupType::Other(o) => o,
                 };
                 m.insert("type".into(), group_type.into());
-                m.insert("management_rights_enabled".into(), g.management_rights_enabled.into());
+                m.insert(
+                    "management_rights_enabled".into(),
+                    g.management_rights_enabled.into(),
+                );
                 m.insert("filter_enabled".into(), g.filter_enabled.into());
                 if !g.expression.trim().is_empty() {
                     m.insert("expression".into(), g.expression.into());
@@ -555,7 +585,9 @@ impl DeviceSnapshotSource for TaniumProvider {
             if request.cursor.is_some() && end == state.after {
                 return Err(Error::new(
                     ErrorKind::Decode,
-                    format!("Tanium Gateway returned the same cursor twice for computer group {scope}; stopping instead of looping"),
+                    format!(
+                        "Tanium Gateway returned the same cursor twice for computer group {scope}; stopping instead of looping"
+                    ),
                 ));
             }
             Some(
@@ -619,9 +651,17 @@ impl DeviceSnapshotSource for TaniumProvider {
         let vars = EndpointsVariables {
             first: Some(1),
             after: None,
-            filter: Some(EndpointFieldFilter::compare("id", FieldFilterOp::Eq, id.as_str())),
+            filter: Some(EndpointFieldFilter::compare(
+                "id",
+                FieldFilterOp::Eq,
+                id.as_str(),
+            )),
         };
-        let conn = self.client.query(&queries::endpoints(vars)).await?.endpoints;
+        let conn = self
+            .client
+            .query(&queries::endpoints(vars))
+            .await?
+            .endpoints;
         let Some(node) = conn
             .into_iter()
             .flat_map(|c| c.edges)

@@ -3,7 +3,8 @@
 //! Only core `Endpoint` fields are selected: module-specific fields (Discover, Comply, Asset …)
 //! are missing on tenants without the module and would fail the whole query.
 
-#![allow(missing_docs)] // field names mirror the GraphQL schema one to one
+#![allow(missing_docs)]
+// field names mirror the GraphQL schema one to one
 // cynic generates marker types and variable-field structs without Debug.
 #![allow(missing_debug_implementations)]
 
@@ -378,7 +379,10 @@ pub(crate) fn now() -> Operation<NowQuery, ()> {
     NowQuery::build(())
 }
 
-pub(crate) fn computer_groups(first: i32, after: Option<Cursor>) -> Operation<ComputerGroupsQuery, PageVariables> {
+pub(crate) fn computer_groups(
+    first: i32,
+    after: Option<Cursor>,
+) -> Operation<ComputerGroupsQuery, PageVariables> {
     ComputerGroupsQuery::build(PageVariables {
         first: Some(first),
         after,
@@ -401,7 +405,9 @@ pub(crate) fn endpoint_count(
     EndpointCountQuery::build(CountVariables { filter })
 }
 
-pub(crate) fn endpoint_id_changes(after: Time) -> Operation<EndpointIdChangesQuery, IdChangesVariables> {
+pub(crate) fn endpoint_id_changes(
+    after: Time,
+) -> Operation<EndpointIdChangesQuery, IdChangesVariables> {
     EndpointIdChangesQuery::build(IdChangesVariables { after })
 }
 
@@ -435,7 +441,10 @@ pub(crate) fn samples() -> Vec<(&'static str, String, serde_json::Value)> {
             computer_groups(500, Some(Cursor("cg:4".into()))),
         ),
         sample("EndpointsQuery", endpoints(page())),
-        sample("EndpointsWithSoftwareQuery", endpoints_with_software(page())),
+        sample(
+            "EndpointsWithSoftwareQuery",
+            endpoints_with_software(page()),
+        ),
         sample("EndpointCountQuery", endpoint_count(Some(by_id))),
         sample(
             "EndpointIdChangesQuery",

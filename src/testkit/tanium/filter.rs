@@ -44,16 +44,25 @@ impl Filter {
         }
         if let Some(path) = &self.path {
             if path == "eidLastSeen" && ctx.reject_eid_last_seen {
-                return Err("invalid filter: path \"eidLastSeen\" cannot be used to filter endpoints".into());
+                return Err(
+                    "invalid filter: path \"eidLastSeen\" cannot be used to filter endpoints"
+                        .into(),
+                );
             }
             field_kind(path).ok_or_else(|| format!("invalid filter: unknown path \"{path}\""))?;
             let op = self.op.as_deref().unwrap_or("EQ");
-            if !matches!(op, "EQ" | "LT" | "LTE" | "GT" | "GTE" | "CONTAINS" | "STARTS_WITH" | "ENDS_WITH") {
-                return Err(format!("invalid filter: operator {op} is not supported by the simulator"));
+            if !matches!(
+                op,
+                "EQ" | "LT" | "LTE" | "GT" | "GTE" | "CONTAINS" | "STARTS_WITH" | "ENDS_WITH"
+            ) {
+                return Err(format!(
+                    "invalid filter: operator {op} is not supported by the simulator"
+                ));
             }
             if field_kind(path) == Some(Kind::Time) {
                 let value = self.value.as_deref().unwrap_or("");
-                parse_time(value).ok_or_else(|| format!("invalid filter: {value:?} is not a time"))?;
+                parse_time(value)
+                    .ok_or_else(|| format!("invalid filter: {value:?} is not a time"))?;
             }
         }
         for f in self.filters.iter().flatten() {
@@ -138,7 +147,8 @@ enum Kind {
 fn field_kind(path: &str) -> Option<Kind> {
     match path {
         "eidLastSeen" | "eidFirstSeen" => Some(Kind::Time),
-        "id" | "name" | "computerID" | "systemUUID" | "serialNumber" | "domainName" | "ipAddress" => Some(Kind::Text),
+        "id" | "name" | "computerID" | "systemUUID" | "serialNumber" | "domainName"
+        | "ipAddress" => Some(Kind::Text),
         _ => None,
     }
 }
@@ -178,7 +188,10 @@ mod tests {
     fn eval(filter: serde_json::Value, reject: bool) -> Result<bool, String> {
         let f: Filter = serde_json::from_value(filter).map_err(|e| e.to_string())?;
         let groups = vec![super::super::fleet::generate_group(0)];
-        let ctx = FilterContext { groups: &groups, reject_eid_last_seen: reject };
+        let ctx = FilterContext {
+            groups: &groups,
+            reject_eid_last_seen: reject,
+        };
         f.validate(&ctx)?;
         Ok(f.matches(&endpoint(), &ctx))
     }
@@ -191,13 +204,37 @@ mod tests {
         assert!(eval(json!({"path": "id", "value": "40001"}), false).unwrap());
         assert!(eval(json!({"path": "id", "op": "GT", "value": "9999"}), false).unwrap());
         let since = json!({"path": "eidLastSeen", "op": "GT", "value": "2026-11-01T11:00:00Z"});
-        assert!(eval(json!({"filters": [{"memberOf": {"id": "100"}}, since.clone()]}), false).unwrap());
-        assert!(!eval(json!({"filters": [{"memberOf": {"id": "999"}}, since.clone()]}), false).unwrap());
-        assert!(eval(json!({"any": true, "filters": [{"memberOf": {"id": "999"}}, since.clone()]}), false).unwrap());
+        assert!(
+            eval(
+                json!({"filters": [{"memberOf": {"id": "100"}}, since.clone()]}),
+                false
+            )
+            .unwrap()
+        );
+        assert!(
+            !eval(
+                json!({"filters": [{"memberOf": {"id": "999"}}, since.clone()]}),
+                false
+            )
+            .unwrap()
+        );
+        assert!(
+            eval(
+                json!({"any": true, "filters": [{"memberOf": {"id": "999"}}, since.clone()]}),
+                false
+            )
+            .unwrap()
+        );
         assert!(!eval(json!({"negated": true, "memberOf": {"id": "100"}}), false).unwrap());
         let e = eval(since, true).unwrap_err();
         assert!(e.contains("eidLastSeen"), "{e}");
         assert!(eval(json!({"path": "nope", "value": "1"}), false).is_err());
-        assert!(eval(json!({"path": "eidLastSeen", "op": "GT", "value": "yesterday"}), false).is_err());
+        assert!(
+            eval(
+                json!({"path": "eidLastSeen", "op": "GT", "value": "yesterday"}),
+                false
+            )
+            .is_err()
+        );
     }
 }

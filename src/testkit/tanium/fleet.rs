@@ -182,9 +182,15 @@ impl SimEndpoint {
         // The Gateway reports whole seconds.
         let now = now.trunc_subsecs(0);
         let profile = r.below(100);
-        let pick = |r: &mut XorShift, items: &[&str]| items[r.below(items.len() as u64) as usize].to_owned();
+        let pick = |r: &mut XorShift, items: &[&str]| {
+            items[r.below(items.len() as u64) as usize].to_owned()
+        };
         let noisy = |r: &mut XorShift, value: String, error: &str| {
-            if r.below(100) < 4 { error.to_owned() } else { value }
+            if r.below(100) < 4 {
+                error.to_owned()
+            } else {
+                value
+            }
         };
         let mut e = SimEndpoint {
             id: eid.to_string(),
@@ -228,18 +234,41 @@ impl SimEndpoint {
                 e.manufacturer = make.into();
                 e.model = models;
                 e.serial_number = serial;
-                e.chassis_type = pick(&mut r, &["Notebook", "Laptop", "Desktop", "Mini Tower", "All in One", "Convertible"]);
+                e.chassis_type = pick(
+                    &mut r,
+                    &[
+                        "Notebook",
+                        "Laptop",
+                        "Desktop",
+                        "Mini Tower",
+                        "All in One",
+                        "Convertible",
+                    ],
+                );
                 set_windows_client(&mut e, &mut r);
-                e.primary_user = noisy(&mut r, user.clone(), "Error: No inventory has been collected");
+                e.primary_user = noisy(
+                    &mut r,
+                    user.clone(),
+                    "Error: No inventory has been collected",
+                );
                 let netbios = domain.split('.').next().unwrap_or("").to_uppercase();
-                e.last_logged_in_user = if netbios.is_empty() { user.clone() } else { format!("{netbios}\\{user}") };
+                e.last_logged_in_user = if netbios.is_empty() {
+                    user.clone()
+                } else {
+                    format!("{netbios}\\{user}")
+                };
             }
             // Windows VDI desktops.
             55..=61 => {
                 e.name = format!("VDI-{index:06}");
                 e.manufacturer = "VMware, Inc.".into();
                 e.model = "VMware Virtual Platform".into();
-                e.serial_number = format!("VMware-42 {:02x} {:02x} {:02x}", r.below(256), r.below(256), r.below(256));
+                e.serial_number = format!(
+                    "VMware-42 {:02x} {:02x} {:02x}",
+                    r.below(256),
+                    r.below(256),
+                    r.below(256)
+                );
                 e.chassis_type = "Virtual".into();
                 e.is_virtual = Some(true);
                 set_windows_client(&mut e, &mut r);
@@ -248,16 +277,41 @@ impl SimEndpoint {
             // Windows servers.
             62..=74 => {
                 e.name = format!("SRV-{index:06}");
-                e.os_name = pick(&mut r, &["Windows Server 2022 Standard", "Windows Server 2019 Datacenter", "Windows Server 2016 Standard"]);
+                e.os_name = pick(
+                    &mut r,
+                    &[
+                        "Windows Server 2022 Standard",
+                        "Windows Server 2019 Datacenter",
+                        "Windows Server 2016 Standard",
+                    ],
+                );
                 e.os_platform = "Windows".into();
-                e.os_generation = if e.os_name.contains("2016") { "Windows Server 2016" } else if e.os_name.contains("2019") { "Windows Server 2019" } else { "Windows Server 2022" }.into();
-                let role = if r.below(10) == 0 { "Domain Controller" } else { "Server" };
-                e.windows = Some((role.into(), "10".into(), pick(&mut r, &["1607", "1809", "21H2"])));
+                e.os_generation = if e.os_name.contains("2016") {
+                    "Windows Server 2016"
+                } else if e.os_name.contains("2019") {
+                    "Windows Server 2019"
+                } else {
+                    "Windows Server 2022"
+                }
+                .into();
+                let role = if r.below(10) == 0 {
+                    "Domain Controller"
+                } else {
+                    "Server"
+                };
+                e.windows = Some((
+                    role.into(),
+                    "10".into(),
+                    pick(&mut r, &["1607", "1809", "21H2"]),
+                ));
                 if r.below(10) < 7 {
                     virtual_hardware(&mut e, &mut r);
                 } else {
                     e.manufacturer = "Dell Inc.".into();
-                    e.model = pick(&mut r, &["PowerEdge R650", "PowerEdge R740", "PowerEdge T440"]);
+                    e.model = pick(
+                        &mut r,
+                        &["PowerEdge R650", "PowerEdge R740", "PowerEdge T440"],
+                    );
                     e.serial_number = alnum(&mut r, 7);
                     e.chassis_type = "Rack Mount Chassis".into();
                 }
@@ -284,13 +338,23 @@ impl SimEndpoint {
             87..=95 => {
                 e.name = format!("MAC-{index:06}");
                 e.manufacturer = "Apple Inc.".into();
-                e.model = pick(&mut r, &["MacBookPro18,3", "Mac14,2", "Macmini9,1", "MacBookAir10,1"]);
+                e.model = pick(
+                    &mut r,
+                    &["MacBookPro18,3", "Mac14,2", "Macmini9,1", "MacBookAir10,1"],
+                );
                 e.serial_number = format!("C02{}", alnum(&mut r, 9));
-                e.chassis_type = if e.model.starts_with("Macmini") { "Desktop".into() } else { pick(&mut r, &["Notebook", "Laptop"]) };
-                let (name, generation) = pick(&mut r, &["macOS 14.4.1|14", "macOS 13.6.5|13", "macOS 15.1|15"])
-                    .split_once('|')
-                    .map(|(a, b)| (a.to_owned(), b.to_owned()))
-                    .unwrap_or_default();
+                e.chassis_type = if e.model.starts_with("Macmini") {
+                    "Desktop".into()
+                } else {
+                    pick(&mut r, &["Notebook", "Laptop"])
+                };
+                let (name, generation) = pick(
+                    &mut r,
+                    &["macOS 14.4.1|14", "macOS 13.6.5|13", "macOS 15.1|15"],
+                )
+                .split_once('|')
+                .map(|(a, b)| (a.to_owned(), b.to_owned()))
+                .unwrap_or_default();
                 e.os_name = name;
                 e.os_generation = generation;
                 e.os_platform = "Mac".into();
@@ -334,7 +398,8 @@ impl SimEndpoint {
             _ => {
                 e.name = format!("new-{index:06}");
                 e.os_name = "[no results]".into();
-                e.chassis_type = "TSE-Error: Failed to send to sensor child process: timed out".into();
+                e.chassis_type =
+                    "TSE-Error: Failed to send to sensor child process: timed out".into();
                 e.manufacturer = "[no results]".into();
                 e.is_virtual = None;
                 e.is_encrypted = None;
@@ -343,13 +408,16 @@ impl SimEndpoint {
         }
         e.domain_name = domain;
         if e.cpu.is_empty() && profile < 99 {
-            e.cpu = pick(&mut r, &[
-                "Intel(R) Core(TM) i7-1185G7 @ 3.00GHz",
-                "Intel(R) Core(TM) i5-10310U CPU @ 1.70GHz",
-                "Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz",
-                "AMD EPYC 7763 64-Core Processor",
-                "Apple M2",
-            ]);
+            e.cpu = pick(
+                &mut r,
+                &[
+                    "Intel(R) Core(TM) i7-1185G7 @ 3.00GHz",
+                    "Intel(R) Core(TM) i5-10310U CPU @ 1.70GHz",
+                    "Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz",
+                    "AMD EPYC 7763 64-Core Processor",
+                    "Apple M2",
+                ],
+            );
             e.logical_processors = [2, 4, 8, 12, 16, 32][r.below(6) as usize];
         }
         if profile < 99 {
@@ -367,7 +435,8 @@ impl SimEndpoint {
             e.ip_address = format!("10.{}.{}.{}", r.below(256), r.below(256), 1 + r.below(254));
             e.ip_addresses = vec![e.ip_address.clone()];
             if r.below(3) == 0 {
-                e.ip_addresses.push(format!("fe80::{:x}:{:x}", r.below(65536), r.below(65536)));
+                e.ip_addresses
+                    .push(format!("fe80::{:x}:{:x}", r.below(65536), r.below(65536)));
             }
             e.mac_addresses = vec![mac(&mut r, &e.manufacturer)];
             if r.below(5) == 0 {
@@ -404,7 +473,11 @@ fn set_windows_client(e: &mut SimEndpoint, r: &mut XorShift) {
     .into();
     e.os_platform = "Windows".into();
     e.os_generation = if eleven { "Windows 11" } else { "Windows 10" }.into();
-    let release = if eleven { ["22H2", "23H2", "24H2"] } else { ["21H2", "22H2", "22H2"] }[r.below(3) as usize];
+    let release = if eleven {
+        ["22H2", "23H2", "24H2"]
+    } else {
+        ["21H2", "22H2", "22H2"]
+    }[r.below(3) as usize];
     e.windows = Some(("Workstation".into(), "10".into(), release.into()));
 }
 
@@ -421,7 +494,12 @@ fn virtual_hardware(e: &mut SimEndpoint, r: &mut XorShift) {
     e.chassis_type = "Virtual".into();
     e.is_virtual = Some(true);
     e.serial_number = match make {
-        "VMware, Inc." => format!("VMware-42 {:02x} {:02x} {:02x}", r.below(256), r.below(256), r.below(256)),
+        "VMware, Inc." => format!(
+            "VMware-42 {:02x} {:02x} {:02x}",
+            r.below(256),
+            r.below(256),
+            r.below(256)
+        ),
         "Xen" | "QEMU" => String::new(),
         _ => alnum(r, 12),
     };
@@ -429,9 +507,22 @@ fn virtual_hardware(e: &mut SimEndpoint, r: &mut XorShift) {
 
 fn pick_pc_vendor(r: &mut XorShift) -> (&'static str, String, String) {
     match r.below(3) {
-        0 => ("Dell Inc.", ["Latitude 7440", "OptiPlex 7010", "Precision 3581"][r.below(3) as usize].into(), alnum(r, 7)),
-        1 => ("HP", ["EliteBook 840 G8", "ProDesk 600 G6", "ZBook Firefly 14 G9"][r.below(3) as usize].into(), format!("5CG{}", alnum(r, 7))),
-        _ => ("LENOVO", ["20XW004GUS", "21AH00BNUS", "11DT0036US"][r.below(3) as usize].into(), format!("PF{}", alnum(r, 6))),
+        0 => (
+            "Dell Inc.",
+            ["Latitude 7440", "OptiPlex 7010", "Precision 3581"][r.below(3) as usize].into(),
+            alnum(r, 7),
+        ),
+        1 => (
+            "HP",
+            ["EliteBook 840 G8", "ProDesk 600 G6", "ZBook Firefly 14 G9"][r.below(3) as usize]
+                .into(),
+            format!("5CG{}", alnum(r, 7)),
+        ),
+        _ => (
+            "LENOVO",
+            ["20XW004GUS", "21AH00BNUS", "11DT0036US"][r.below(3) as usize].into(),
+            format!("PF{}", alnum(r, 6)),
+        ),
     }
 }
 
@@ -447,7 +538,13 @@ fn pick_linux(r: &mut XorShift) -> (String, String) {
 
 fn disks(r: &mut XorShift, platform: &str) -> Vec<SimDisk> {
     let names: &[&str] = match platform {
-        "Windows" => if r.below(3) == 0 { &["C:", "D:"] } else { &["C:"] },
+        "Windows" => {
+            if r.below(3) == 0 {
+                &["C:", "D:"]
+            } else {
+                &["C:"]
+            }
+        }
         "Linux" => &["/", "/var"],
         _ => &["/"],
     };
@@ -462,7 +559,11 @@ fn disks(r: &mut XorShift, platform: &str) -> Vec<SimDisk> {
                 name: (*name).into(),
                 free: Some(format!("{free} GB")),
                 total: Some(format!("{total} GB")),
-                used_percentage: if r.below(20) == 0 { None } else { Some(format!("{pct} %")) },
+                used_percentage: if r.below(20) == 0 {
+                    None
+                } else {
+                    Some(format!("{pct} %"))
+                },
                 used_space: Some(format!("{used} GB")),
             }
         })
@@ -471,9 +572,24 @@ fn disks(r: &mut XorShift, platform: &str) -> Vec<SimDisk> {
 
 fn apps(r: &mut XorShift, platform: &str) -> Vec<SimApp> {
     let catalogue: &[(&str, &str)] = match platform {
-        "Windows" => &[("Google Chrome", "124.0.6367.61"), ("Microsoft Edge", "124.0.2478.51"), ("7-Zip 23.01 (x64)", "23.01"), ("Microsoft 365 Apps for enterprise", "16.0.17425.20176"), ("Zoom Workplace", "6.0.2"), ("Tanium Client", "7.4.10.1075")],
-        "Mac" => &[("Google Chrome", "124.0.6367.61"), ("Slack", "4.38.115"), ("Tanium Client", "7.4.10.1075")],
-        _ => &[("openssl", "3.0.2"), ("curl", "7.81.0"), ("TaniumClient", "7.4.10.1075")],
+        "Windows" => &[
+            ("Google Chrome", "124.0.6367.61"),
+            ("Microsoft Edge", "124.0.2478.51"),
+            ("7-Zip 23.01 (x64)", "23.01"),
+            ("Microsoft 365 Apps for enterprise", "16.0.17425.20176"),
+            ("Zoom Workplace", "6.0.2"),
+            ("Tanium Client", "7.4.10.1075"),
+        ],
+        "Mac" => &[
+            ("Google Chrome", "124.0.6367.61"),
+            ("Slack", "4.38.115"),
+            ("Tanium Client", "7.4.10.1075"),
+        ],
+        _ => &[
+            ("openssl", "3.0.2"),
+            ("curl", "7.81.0"),
+            ("TaniumClient", "7.4.10.1075"),
+        ],
     };
     let n = 2 + r.below(catalogue.len() as u64 - 1) as usize;
     catalogue[..n]
@@ -488,7 +604,9 @@ fn apps(r: &mut XorShift, platform: &str) -> Vec<SimApp> {
 
 fn alnum(r: &mut XorShift, n: usize) -> String {
     const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ0123456789";
-    (0..n).map(|_| CHARS[r.below(CHARS.len() as u64) as usize] as char).collect()
+    (0..n)
+        .map(|_| CHARS[r.below(CHARS.len() as u64) as usize] as char)
+        .collect()
 }
 
 fn uuid_text(r: &mut XorShift) -> String {
@@ -524,21 +642,42 @@ fn mac(r: &mut XorShift, manufacturer: &str) -> String {
 }
 
 const GROUP_NAMES: &[&str] = &[
-    "Acme Corp", "Globex", "Initech", "Umbrella Health", "Stark Industries", "Wayne Enterprises",
-    "Hooli", "Vandelay Imports", "Soylent", "Cyberdyne", "Tyrell", "Wonka Industries",
+    "Acme Corp",
+    "Globex",
+    "Initech",
+    "Umbrella Health",
+    "Stark Industries",
+    "Wayne Enterprises",
+    "Hooli",
+    "Vandelay Imports",
+    "Soylent",
+    "Cyberdyne",
+    "Tyrell",
+    "Wonka Industries",
 ];
 
 /// Group number `i` of a generated fleet.
 pub(crate) fn generate_group(i: u64) -> SimGroup {
     let base = GROUP_NAMES[(i % GROUP_NAMES.len() as u64) as usize];
     let round = i / GROUP_NAMES.len() as u64;
-    let name = if round == 0 { base.to_owned() } else { format!("{base} {}", round + 1) };
-    let manual = i % 4 == 3;
+    let name = if round == 0 {
+        base.to_owned()
+    } else {
+        format!("{base} {}", round + 1)
+    };
+    let manual = i % 4 == 3; // every fourth group is a manual one
     SimGroup {
         id: (100 + i).to_string(),
-        expression: if manual { String::new() } else { format!("Domain Name contains {}", name.to_lowercase().replace(' ', "-")) },
+        expression: if manual {
+            String::new()
+        } else {
+            format!(
+                "Domain Name contains {}",
+                name.to_lowercase().replace(' ', "-")
+            )
+        },
         name,
         group_type: if manual { "MANUAL" } else { "STANDARD" }.into(),
-        content_set: (i % 3 == 0).then(|| "Base".to_owned()),
+        content_set: i.is_multiple_of(3).then(|| "Base".to_owned()),
     }
 }

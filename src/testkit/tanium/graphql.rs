@@ -43,8 +43,8 @@ pub(crate) fn parse(
     operation_name: Option<&str>,
     variables: &Map<String, Value>,
 ) -> Result<Operation, String> {
-    let doc = cynic_parser::parse_executable_document(query)
-        .map_err(|e| format!("Syntax Error: {e}"))?;
+    let doc =
+        cynic_parser::parse_executable_document(query).map_err(|e| format!("Syntax Error: {e}"))?;
     let op = pick_operation(&doc, operation_name)?;
     if op.operation_type() != cynic_parser::common::OperationType::Query {
         return Err("the simulator only serves queries".into());
@@ -141,7 +141,9 @@ fn value_json(v: &GqlValue<'_>, vars: &Map<String, Value>) -> Value {
     match v {
         GqlValue::Variable(var) => vars.get(var.name()).cloned().unwrap_or(Value::Null),
         GqlValue::Int(i) => Value::from(i.as_i64()),
-        GqlValue::Float(f) => serde_json::Number::from_f64(f.as_f64()).map_or(Value::Null, Value::Number),
+        GqlValue::Float(f) => {
+            serde_json::Number::from_f64(f.as_f64()).map_or(Value::Null, Value::Number)
+        }
         GqlValue::String(s) => Value::String(s.as_str().to_owned()),
         GqlValue::Boolean(b) => Value::Bool(b.as_bool()),
         GqlValue::Null(_) => Value::Null,
@@ -163,44 +165,84 @@ pub(crate) fn selects(nodes: &[Node], name: &str) -> bool {
     })
 }
 
-/// Projects a resolved value onto a selection. Objects carry their type in `__typename`.
-pub(crate) fn project(value: &Value, nodes: &[Node]) -> Result<Value, String> {
+/// Writes a resolved value projected onto a selection as JSON into `out`, without building
+/// the projected tree (the simulator serves 100k-endpoint fleets). Objects carry their type in
+/// `__typename`; a field selected twice is written once.
+pub(crate) fn write_projection(
+    value: &Value,
+    nodes: &[Node],
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
     match value {
-        Value::Array(items) => items
-            .iter()
-            .map(|i| project(i, nodes))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Value::Array),
-        Value::Object(obj) if !nodes.is_empty() => {
-            let mut out = Map::new();
-            project_into(obj, nodes, &mut out)?;
-            Ok(Value::Object(out))
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_projection(item, nodes, out)?;
+            }
+            out.push(b']');
+            Ok(())
         }
-        other => Ok(other.clone()),
+        Value::Object(obj) if !nodes.is_empty() => {
+            out.push(b'{');
+            let mut written: Vec<&str> = Vec::new();
+            write_fields(obj, nodes, out, &mut written)?;
+            out.push(b'}');
+            Ok(())
+        }
+        other => serde_json::to_writer(&mut *out, other).map_err(|e| e.to_string()),
     }
 }
 
-fn project_into(obj: &Map<String, Value>, nodes: &[Node], out: &mut Map<String, Value>) -> Result<(), String> {
-    let type_name = obj.get("__typename").and_then(Value::as_str).unwrap_or("Object");
+fn write_fields<'n>(
+    obj: &Map<String, Value>,
+    nodes: &'n [Node],
+    out: &mut Vec<u8>,
+    written: &mut Vec<&'n str>,
+) -> Result<(), String> {
+    let type_name = obj
+        .get("__typename")
+        .and_then(Value::as_str)
+        .unwrap_or("Object");
     for n in nodes {
         match n {
-            Node::Field(f) if f.name == "__typename" => {
-                out.insert(f.key().to_owned(), Value::String(type_name.to_owned()));
-            }
             Node::Field(f) => {
-                let v = obj.get(&f.name).ok_or_else(|| {
-                    format!("Cannot query field \"{}\" on type \"{type_name}\".", f.name)
-                })?;
-                out.insert(f.key().to_owned(), project(v, &f.children)?);
+                if written.contains(&f.key()) {
+                    continue;
+                }
+                let value = if f.name == "__typename" {
+                    obj.get("__typename").unwrap_or(&Value::Null)
+                } else {
+                    obj.get(&f.name).ok_or_else(|| {
+                        format!("Cannot query field \"{}\" on type \"{type_name}\".", f.name)
+                    })?
+                };
+                if !written.is_empty() {
+                    out.push(b',');
+                }
+                written.push(f.key());
+                serde_json::to_writer(&mut *out, f.key()).map_err(|e| e.to_string())?;
+                out.push(b':');
+                write_projection(value, &f.children, out)?;
             }
             Node::Fragment(condition, children) => {
                 if condition.as_deref().is_none_or(|c| c == type_name) {
-                    project_into(obj, children, out)?;
+                    write_fields(obj, children, out, written)?;
                 }
             }
         }
     }
     Ok(())
+}
+
+/// [`write_projection`] into a JSON value (tests).
+#[cfg(test)]
+pub(crate) fn project(value: &Value, nodes: &[Node]) -> Result<Value, String> {
+    let mut out = Vec::new();
+    write_projection(value, nodes, &mut out)?;
+    Ok(serde_json::from_slice(&out).expect("projection writes JSON"))
 }
 
 #[cfg(test)]
@@ -224,7 +266,10 @@ mod tests {
         let data = json!({"__typename": "EndpointConnection", "totalRecords": 1, "edges": [
             {"__typename": "EndpointEdge", "node": {"__typename": "Endpoint", "id": "1", "name": "a", "model": "x"}}]});
         let projected = project(&data, &f.children).unwrap();
-        assert_eq!(projected, json!({"totalRecords": 1, "edges": [{"node": {"__typename": "Endpoint", "id": "1", "name": "a"}}]}));
+        assert_eq!(
+            projected,
+            json!({"totalRecords": 1, "edges": [{"node": {"__typename": "Endpoint", "id": "1", "name": "a"}}]})
+        );
         assert!(selects(&f.children, "name"));
         assert!(!selects(&f.children, "model"));
     }
@@ -232,7 +277,11 @@ mod tests {
     #[test]
     fn unknown_fields_and_bad_syntax_are_errors() {
         let op = parse("{ endpoints { bogus } }", None, &Map::new()).unwrap();
-        let e = project(&json!({"__typename": "EndpointConnection"}), &op.fields[0].children).unwrap_err();
+        let e = project(
+            &json!({"__typename": "EndpointConnection"}),
+            &op.fields[0].children,
+        )
+        .unwrap_err();
         assert!(e.contains("Cannot query field \"bogus\""), "{e}");
         assert!(parse("{ endpoints(", None, &Map::new()).is_err());
         assert!(parse("mutation { ping }", None, &Map::new()).is_err());

@@ -118,6 +118,10 @@ impl TaniumGatewaySim {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let router = server::router(Arc::clone(&state));
+        // Without TCP_NODELAY, split writes meet delayed ACKs: ~40 ms per response.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let server = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, router).await {
                 tracing::error!(error = %e, "Tanium Gateway simulator stopped");
@@ -144,7 +148,11 @@ impl TaniumGatewaySim {
 
     /// The Asset API base (the adapter appends `/v2/assets`).
     pub fn asset_api_url(&self) -> String {
-        format!("{}{}", self.url(), ASSET_PATH.trim_end_matches("/v2/assets"))
+        format!(
+            "{}{}",
+            self.url(),
+            ASSET_PATH.trim_end_matches("/v2/assets")
+        )
     }
 
     /// The token the simulator accepts.
@@ -199,7 +207,11 @@ impl TaniumGatewaySim {
         s.groups.retain(|g| g.id != id);
         let ids: Vec<u64> = s.endpoints.keys().copied().collect();
         for eid in ids {
-            if let Some(e) = s.endpoints.get(&eid).filter(|e| e.groups.iter().any(|g| g == id)) {
+            if let Some(e) = s
+                .endpoints
+                .get(&eid)
+                .filter(|e| e.groups.iter().any(|g| g == id))
+            {
                 let mut e = (**e).clone();
                 e.groups.retain(|g| g != id);
                 s.endpoints.insert(eid, Arc::new(e));

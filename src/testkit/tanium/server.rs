@@ -13,10 +13,10 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::SimRequest;
 use super::faults::{FaultTarget, SimFault};
 use super::graphql;
 use super::state::SimState;
-use super::SimRequest;
 
 pub(crate) const GRAPHQL_PATH: &str = "/plugin/products/gateway/graphql";
 pub(crate) const ASSET_PATH: &str = "/plugin/products/asset/v2/assets";
@@ -44,10 +44,20 @@ struct GraphqlBody {
 }
 
 fn json_response(status: StatusCode, body: &Value) -> Response {
-    let mut r = (status, body.to_string()).into_response();
+    json_bytes_response(status, body.to_string().into_bytes())
+}
+
+fn json_bytes_response(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut r = (status, body).into_response();
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
-    h.insert("tanium-gateway-version", HeaderValue::from_static("1.9.72.0000-sim"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    h.insert(
+        "tanium-gateway-version",
+        HeaderValue::from_static("1.9.72.0000-sim"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::SERVER, HeaderValue::from_static("envoy"));
     r
@@ -67,19 +77,29 @@ const LOGIN_PAGE: &str = "<!DOCTYPE html>\n<html><head><title>Tanium - Sign In</
 /// The response a fault stands for; `None` for faults that only delay or alter state.
 async fn apply_fault(state: &Shared, fault: SimFault) -> Option<Response> {
     Some(match fault {
-        SimFault::Unauthorized => text_response(StatusCode::UNAUTHORIZED, "text/plain", "Unauthorized"),
+        SimFault::Unauthorized => {
+            text_response(StatusCode::UNAUTHORIZED, "text/plain", "Unauthorized")
+        }
         SimFault::Forbidden => text_response(StatusCode::FORBIDDEN, "text/plain", "Forbidden"),
-        SimFault::HtmlLoginPage => text_response(StatusCode::OK, "text/html; charset=utf-8", LOGIN_PAGE),
+        SimFault::HtmlLoginPage => {
+            text_response(StatusCode::OK, "text/html; charset=utf-8", LOGIN_PAGE)
+        }
         SimFault::RedirectToLogin => {
             let mut r = StatusCode::FOUND.into_response();
             r.headers_mut().insert(
                 header::LOCATION,
-                HeaderValue::from_static("/auth/realms/tanium/protocol/openid-connect/auth?client_id=console&state=xyz"),
+                HeaderValue::from_static(
+                    "/auth/realms/tanium/protocol/openid-connect/auth?client_id=console&state=xyz",
+                ),
             );
             r
         }
         SimFault::RateLimited { retry_after } => {
-            let mut r = text_response(StatusCode::TOO_MANY_REQUESTS, "text/plain", "rate limit exceeded");
+            let mut r = text_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                "text/plain",
+                "rate limit exceeded",
+            );
             if let Some(v) = retry_after.and_then(|v| HeaderValue::from_str(&v).ok()) {
                 r.headers_mut().insert(header::RETRY_AFTER, v);
             }
@@ -90,10 +110,15 @@ async fn apply_fault(state: &Shared, fault: SimFault) -> Option<Response> {
             "text/plain",
             "upstream connect error or disconnect/reset before headers. reset reason: connection failure",
         ),
-        SimFault::GatewayTimeout => text_response(StatusCode::GATEWAY_TIMEOUT, "text/plain", "upstream request timeout"),
-        SimFault::GraphqlError(message) => {
-            json_response(StatusCode::OK, &json!({"errors": [{"message": message}], "data": null}))
-        }
+        SimFault::GatewayTimeout => text_response(
+            StatusCode::GATEWAY_TIMEOUT,
+            "text/plain",
+            "upstream request timeout",
+        ),
+        SimFault::GraphqlError(message) => json_response(
+            StatusCode::OK,
+            &json!({"errors": [{"message": message}], "data": null}),
+        ),
         SimFault::NotJson => text_response(StatusCode::OK, "text/plain", "OK"),
         SimFault::Slow(delay) => {
             tokio::time::sleep(delay).await;
@@ -111,8 +136,16 @@ fn refuse_auth(state: &Shared, headers: &HeaderMap) -> Option<Response> {
     let token = lock(state).token.clone();
     match headers.get("session").and_then(|v| v.to_str().ok()) {
         Some(t) if t == token => None,
-        Some(_) => Some(text_response(StatusCode::FORBIDDEN, "text/plain", "Forbidden")),
-        None => Some(text_response(StatusCode::UNAUTHORIZED, "text/plain", "Unauthorized")),
+        Some(_) => Some(text_response(
+            StatusCode::FORBIDDEN,
+            "text/plain",
+            "Forbidden",
+        )),
+        None => Some(text_response(
+            StatusCode::UNAUTHORIZED,
+            "text/plain",
+            "Unauthorized",
+        )),
     }
 }
 
@@ -127,7 +160,11 @@ async fn graphql_route(State(state): State<Shared>, headers: HeaderMap, body: By
         }
     };
     let variables = request.variables.clone().unwrap_or_default();
-    let parsed = graphql::parse(&request.query, request.operation_name.as_deref(), &variables);
+    let parsed = graphql::parse(
+        &request.query,
+        request.operation_name.as_deref(),
+        &variables,
+    );
     let root_fields: Vec<String> = match &parsed {
         Ok(op) => op.fields.iter().map(|f| f.name.clone()).collect(),
         Err(_) => Vec::new(),
@@ -154,10 +191,10 @@ async fn graphql_route(State(state): State<Shared>, headers: HeaderMap, body: By
             FaultTarget::AssetApi => false,
         })
     };
-    if let Some(fault) = fault {
-        if let Some(response) = apply_fault(&state, fault).await {
-            return response;
-        }
+    if let Some(fault) = fault
+        && let Some(response) = apply_fault(&state, fault).await
+    {
+        return response;
     }
     if let Some(refusal) = refuse_auth(&state, &headers) {
         return refusal;
@@ -165,9 +202,12 @@ async fn graphql_route(State(state): State<Shared>, headers: HeaderMap, body: By
     match parsed {
         Ok(op) => {
             let body = lock(&state).execute(&op);
-            json_response(StatusCode::OK, &body)
+            json_bytes_response(StatusCode::OK, body)
         }
-        Err(message) => json_response(StatusCode::BAD_REQUEST, &json!({"errors": [{"message": message}]})),
+        Err(message) => json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"errors": [{"message": message}]}),
+        ),
     }
 }
 
@@ -185,10 +225,10 @@ async fn asset_route(
         });
         s.take_fault(|t| *t == FaultTarget::AssetApi)
     };
-    if let Some(fault) = fault {
-        if let Some(response) = apply_fault(&state, fault).await {
-            return response;
-        }
+    if let Some(fault) = fault
+        && let Some(response) = apply_fault(&state, fault).await
+    {
+        return response;
     }
     if let Some(refusal) = refuse_auth(&state, &headers) {
         return refusal;

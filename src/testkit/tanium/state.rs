@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
+use super::SimRequest;
 use super::faults::{FaultTarget, SimFault};
 use super::filter::{Filter, FilterContext};
 use super::fleet::{SimEndpoint, SimGroup, generate_group};
-use super::graphql::{Field, Operation, project, selects};
-use super::SimRequest;
+use super::graphql::{Field, Operation, selects, write_projection};
 
 /// Requests kept in the log (the oldest are dropped beyond this).
 const MAX_LOGGED_REQUESTS: usize = 20_000;
@@ -41,7 +41,13 @@ pub(crate) struct SimState {
 }
 
 impl SimState {
-    pub(crate) fn generate(endpoints: u64, groups: u64, seed: u64, token: String, now: DateTime<Utc>) -> Self {
+    pub(crate) fn generate(
+        endpoints: u64,
+        groups: u64,
+        seed: u64,
+        token: String,
+        now: DateTime<Utc>,
+    ) -> Self {
         let groups: Vec<SimGroup> = (0..groups.max(1)).map(generate_group).collect();
         let mut state = Self {
             token,
@@ -61,7 +67,9 @@ impl SimState {
         };
         let mut r = crate::testkit::fleet::XorShift::new(seed ^ 0x5EED);
         for _ in 0..endpoints {
-            let group = state.groups[r.below(state.groups.len() as u64) as usize].id.clone();
+            let group = state.groups[r.below(state.groups.len() as u64) as usize]
+                .id
+                .clone();
             state.generate_endpoint(&group, now);
         }
         state
@@ -84,7 +92,10 @@ impl SimState {
     }
 
     /// The first queued fault matching `target`, consumed.
-    pub(crate) fn take_fault(&mut self, matches: impl Fn(&FaultTarget) -> bool) -> Option<SimFault> {
+    pub(crate) fn take_fault(
+        &mut self,
+        matches: impl Fn(&FaultTarget) -> bool,
+    ) -> Option<SimFault> {
         let i = self.faults.iter().position(|(t, _, _)| matches(t))?;
         let fault = self.faults[i].1.clone();
         self.faults[i].2 -= 1;
@@ -100,14 +111,14 @@ impl SimState {
         }
     }
 
-    /// Executes an operation: `{"data": …, "errors": […]}`.
-    pub(crate) fn execute(&mut self, op: &Operation) -> Value {
+    /// Executes an operation: the response body `{"data": …, "errors": […]}`.
+    pub(crate) fn execute(&mut self, op: &Operation) -> Vec<u8> {
         let ttl = self.cursor_ttl;
         self.collections
             .retain(|_, c| c.last_used.elapsed() <= ttl.max(Duration::from_secs(60)) * 2);
-        let mut data = Map::new();
+        let mut body = b"{\"data\":{".to_vec();
         let mut errors = Vec::new();
-        for field in &op.fields {
+        for (i, field) in op.fields.iter().enumerate() {
             let resolved = match field.name.as_str() {
                 "__typename" => Ok(Value::String("Query".into())),
                 "now" => Ok(Value::String(gateway_time(Utc::now()))),
@@ -116,20 +127,27 @@ impl SimState {
                 "endpointIdChanges" => self.endpoint_id_changes(field),
                 other => Err(format!("Cannot query field \"{other}\" on type \"Query\".")),
             };
-            match resolved {
-                Ok(v) => {
-                    data.insert(field.key().to_owned(), v);
-                }
+            let mut value = Vec::new();
+            let written = resolved.and_then(|v| write_projection(&v, &field.children, &mut value));
+            if i > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(Value::String(field.key().to_owned()).to_string().as_bytes());
+            body.push(b':');
+            match written {
+                Ok(()) => body.extend_from_slice(&value),
                 Err(message) => {
-                    data.insert(field.key().to_owned(), Value::Null);
+                    body.extend_from_slice(b"null");
                     errors.push(json!({"message": message, "path": [field.key()]}));
                 }
             }
         }
-        let mut body = json!({ "data": data });
+        body.push(b'}');
         if !errors.is_empty() {
-            body["errors"] = Value::Array(errors);
+            body.extend_from_slice(b",\"errors\":");
+            body.extend_from_slice(Value::Array(errors).to_string().as_bytes());
         }
+        body.push(b'}');
         body
     }
 
@@ -152,7 +170,7 @@ impl SimState {
             "pageInfo": page_info(offset, end, total, "cg".into()),
             "edges": page,
         });
-        project(&connection, &field.children)
+        Ok(connection)
     }
 
     fn endpoints(&mut self, field: &Field) -> Result<Value, String> {
@@ -166,19 +184,23 @@ impl SimState {
             Some(v) => v
                 .as_u64()
                 .filter(|n| *n > 0)
-                .ok_or_else(|| format!("invalid value for first: {v}"))? as usize,
+                .ok_or_else(|| format!("invalid value for first: {v}"))?
+                as usize,
         };
         let ttl = self.cursor_ttl;
         let (collection_id, offset) = match field.args.get("after").and_then(Value::as_str) {
             Some(after) => {
-                let (id, offset) = parse_cursor(after)
-                    .ok_or_else(|| format!("invalid cursor: {after:?} is not a cursor of this Gateway"))?;
+                let (id, offset) = parse_cursor(after).ok_or_else(|| {
+                    format!("invalid cursor: {after:?} is not a cursor of this Gateway")
+                })?;
                 let c = self.collections.get_mut(&id).ok_or_else(|| {
                     "invalid cursor: the collection has expired or does not exist".to_owned()
                 })?;
                 if c.expired || c.last_used.elapsed() > ttl {
                     c.expired = true;
-                    return Err("invalid cursor: the collection has expired or does not exist".into());
+                    return Err(
+                        "invalid cursor: the collection has expired or does not exist".into(),
+                    );
                 }
                 c.last_used = Instant::now();
                 (id, offset + 1)
@@ -257,7 +279,7 @@ impl SimState {
             },
             "edges": edges,
         });
-        project(&connection, &field.children)
+        Ok(connection)
     }
 
     fn endpoint_id_changes(&mut self, field: &Field) -> Result<Value, String> {
@@ -279,7 +301,7 @@ impl SimState {
             "changes": changes,
             "before": gateway_time(Utc::now()),
         });
-        project(&payload, &field.children)
+        Ok(payload)
     }
 
     /// Asset API rows (endpoints aged out of TDS) of one group, or of all.
@@ -318,12 +340,19 @@ fn cursor(collection: u64, index: usize) -> String {
 
 fn parse_cursor(s: &str) -> Option<(u64, usize)> {
     let (c, i) = s.strip_prefix('c')?.split_once('-')?;
-    Some((u64::from_str_radix(c, 16).ok()?, usize::from_str_radix(i, 16).ok()?))
+    Some((
+        u64::from_str_radix(c, 16).ok()?,
+        usize::from_str_radix(i, 16).ok()?,
+    ))
 }
 
 /// `first` and the offset after `after` for simple offset-cursor connections.
 fn paging(field: &Field, prefix: &str) -> Result<(usize, usize), String> {
-    let first = field.args.get("first").and_then(Value::as_u64).unwrap_or(20) as usize;
+    let first = field
+        .args
+        .get("first")
+        .and_then(Value::as_u64)
+        .unwrap_or(20) as usize;
     let offset = match field.args.get("after").and_then(Value::as_str) {
         None => 0,
         Some(a) => {
