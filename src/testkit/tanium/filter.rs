@@ -71,6 +71,24 @@ impl Filter {
         Ok(())
     }
 
+    /// A group every match must be a member of, when the filter says so (lets the simulator
+    /// scan only that group's members).
+    pub(crate) fn required_group(&self) -> Option<&str> {
+        if self.negated.unwrap_or(false) {
+            return None;
+        }
+        if let Some(id) = self.member_of.as_ref().and_then(|m| m.id.as_deref()) {
+            return Some(id);
+        }
+        if self.any.unwrap_or(false) {
+            return None;
+        }
+        self.filters
+            .iter()
+            .flatten()
+            .find_map(Filter::required_group)
+    }
+
     /// Whether `e` matches (call [`Filter::validate`] first).
     pub(crate) fn matches(&self, e: &SimEndpoint, ctx: &FilterContext<'_>) -> bool {
         let mut result = true;

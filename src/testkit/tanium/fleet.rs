@@ -5,6 +5,7 @@
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use serde_json::{Value, json};
 
+use super::graphql::{Node, write_projection};
 use crate::testkit::fleet::XorShift;
 
 /// One computer group.
@@ -104,37 +105,20 @@ fn time(t: &Option<DateTime<Utc>>) -> Value {
     })
 }
 
+fn write_json(value: &impl serde::Serialize, out: &mut Vec<u8>) -> Result<(), String> {
+    serde_json::to_writer(out, value).map_err(|e| e.to_string())
+}
+
 impl SimEndpoint {
-    /// The Gateway's JSON for this endpoint (every field the simulator knows, with
-    /// `__typename`s; the query's selection picks from it). Applications are included only
-    /// when `with_apps`, as they are the expensive part.
-    pub(crate) fn to_json(&self, with_apps: bool) -> Value {
-        let mut v = json!({
-            "__typename": "Endpoint",
-            "id": self.id,
-            "name": self.name,
-            "domainName": self.domain_name,
-            "computerID": self.computer_id,
-            "systemUUID": self.system_uuid,
-            "namespace": self.namespace,
-            "serialNumber": self.serial_number,
-            "manufacturer": self.manufacturer,
-            "model": self.model,
-            "chassisType": self.chassis_type,
-            "isVirtual": self.is_virtual,
-            "isEncrypted": self.is_encrypted,
-            "eidFirstSeen": time(&self.eid_first_seen),
-            "eidLastSeen": time(&self.eid_last_seen),
-            "ipAddress": self.ip_address,
-            "ipAddresses": self.ip_addresses,
-            "macAddresses": self.mac_addresses,
-            "primaryUser": {
+    /// A nested object (or list of objects) of the Gateway's `Endpoint`, with `__typename`s.
+    fn nested(&self, field: &str) -> Option<Value> {
+        Some(match field {
+            "primaryUser" => json!({
                 "__typename": "EndpointUser",
                 "name": self.primary_user,
                 "email": "", "phoneNumber": "", "department": "", "city": "", "country": ""
-            },
-            "lastLoggedInUser": self.last_logged_in_user,
-            "os": {
+            }),
+            "os" => json!({
                 "__typename": "EndpointOS",
                 "name": self.os_name,
                 "platform": self.os_platform,
@@ -144,35 +128,111 @@ impl SimEndpoint {
                     "__typename": "EndpointWindowsOS",
                     "type": t, "majorVersion": major, "releaseId": release
                 })),
-            },
-            "memory": { "__typename": "Memory", "ram": self.memory_ram, "total": self.memory_total },
-            "processor": {
+            }),
+            "memory" => {
+                json!({ "__typename": "Memory", "ram": self.memory_ram, "total": self.memory_total })
+            }
+            "processor" => json!({
                 "__typename": "Processor",
                 "cpu": self.cpu,
                 "logicalProcessors": self.logical_processors,
                 "architecture": "x86_64",
-            },
-            "disks": self.disks.as_ref().map(|ds| ds.iter().map(|d| json!({
-                "__typename": "EndpointDisk",
-                "name": d.name, "free": d.free, "total": d.total,
-                "usedPercentage": d.used_percentage, "usedSpace": d.used_space
-            })).collect::<Vec<_>>()),
-        });
-        if with_apps {
-            v["installedApplications"] = self
-                .installed_applications
-                .iter()
-                .map(|a| {
-                    json!({
-                        "__typename": "EndpointInstalledApplication",
-                        "name": a.name, "version": a.version,
-                        "silentUninstallString": "", "uninstallable": a.uninstallable
+            }),
+            "disks" => json!(self.disks.as_ref().map(|ds| {
+                ds.iter()
+                    .map(|d| {
+                        json!({
+                            "__typename": "EndpointDisk",
+                            "name": d.name, "free": d.free, "total": d.total,
+                            "usedPercentage": d.used_percentage, "usedSpace": d.used_space
+                        })
                     })
-                })
-                .collect::<Vec<_>>()
-                .into();
+                    .collect::<Vec<_>>()
+            })),
+            "installedApplications" => Value::Array(
+                self.installed_applications
+                    .iter()
+                    .map(|a| {
+                        json!({
+                            "__typename": "EndpointInstalledApplication",
+                            "name": a.name, "version": a.version,
+                            "silentUninstallString": "", "uninstallable": a.uninstallable
+                        })
+                    })
+                    .collect(),
+            ),
+            _ => return None,
+        })
+    }
+
+    /// Writes this endpoint projected onto a selection, as the Gateway would serve it; a field
+    /// the simulator's `Endpoint` lacks is an error.
+    pub(crate) fn write_selection(&self, nodes: &[Node], out: &mut Vec<u8>) -> Result<(), String> {
+        out.push(b'{');
+        let mut written = Vec::new();
+        self.write_fields(nodes, out, &mut written)?;
+        out.push(b'}');
+        Ok(())
+    }
+
+    fn write_fields<'n>(
+        &self,
+        nodes: &'n [Node],
+        out: &mut Vec<u8>,
+        written: &mut Vec<&'n str>,
+    ) -> Result<(), String> {
+        for n in nodes {
+            let f = match n {
+                Node::Fragment(condition, children) => {
+                    if condition.as_deref().is_none_or(|c| c == "Endpoint") {
+                        self.write_fields(children, out, written)?;
+                    }
+                    continue;
+                }
+                Node::Field(f) => f,
+            };
+            if written.contains(&f.key()) {
+                continue;
+            }
+            if !written.is_empty() {
+                out.push(b',');
+            }
+            written.push(f.key());
+            write_json(&f.key(), out)?;
+            out.push(b':');
+            let scalar: Option<&str> = match f.name.as_str() {
+                "__typename" => Some("Endpoint"),
+                "id" => Some(self.id.as_str()),
+                "name" => Some(self.name.as_str()),
+                "domainName" => Some(self.domain_name.as_str()),
+                "computerID" => Some(self.computer_id.as_str()),
+                "systemUUID" => Some(self.system_uuid.as_str()),
+                "namespace" => Some(self.namespace.as_str()),
+                "serialNumber" => Some(self.serial_number.as_str()),
+                "manufacturer" => Some(self.manufacturer.as_str()),
+                "model" => Some(self.model.as_str()),
+                "chassisType" => Some(self.chassis_type.as_str()),
+                "ipAddress" => Some(self.ip_address.as_str()),
+                "lastLoggedInUser" => Some(self.last_logged_in_user.as_str()),
+                _ => None,
+            };
+            match (scalar, f.name.as_str()) {
+                (Some(s), _) => write_json(&s, out)?,
+                (None, "isVirtual") => write_json(&self.is_virtual, out)?,
+                (None, "isEncrypted") => write_json(&self.is_encrypted, out)?,
+                (None, "eidFirstSeen") => write_json(&time(&self.eid_first_seen), out)?,
+                (None, "eidLastSeen") => write_json(&time(&self.eid_last_seen), out)?,
+                (None, "ipAddresses") => write_json(&self.ip_addresses, out)?,
+                (None, "macAddresses") => write_json(&self.mac_addresses, out)?,
+                (None, name) => {
+                    let value = self.nested(name).ok_or_else(|| {
+                        format!("Cannot query field \"{name}\" on type \"Endpoint\".")
+                    })?;
+                    write_projection(&value, &f.children, out)?;
+                }
+            }
         }
-        v
+        Ok(())
     }
 
     /// A generated endpoint: number `index` of a fleet seeded with `seed`, with EID `eid`, in

@@ -6,7 +6,11 @@
 use cynic_parser::ExecutableDocument;
 use cynic_parser::Value as GqlValue;
 use cynic_parser::executable::{OperationDefinition, Selection};
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
+
+use super::fleet::SimEndpoint;
 
 /// One selected field, owned.
 #[derive(Clone, Debug)]
@@ -173,6 +177,17 @@ pub(crate) fn write_projection(
     nodes: &[Node],
     out: &mut Vec<u8>,
 ) -> Result<(), String> {
+    write_with_refs(value, nodes, out, &[])
+}
+
+/// Like [`write_projection`], where an object `{"__ref": i}` stands for endpoint `refs[i]`,
+/// written straight from the record.
+pub(crate) fn write_with_refs(
+    value: &Value,
+    nodes: &[Node],
+    out: &mut Vec<u8>,
+    refs: &[Arc<SimEndpoint>],
+) -> Result<(), String> {
     match value {
         Value::Array(items) => {
             out.push(b'[');
@@ -180,15 +195,22 @@ pub(crate) fn write_projection(
                 if i > 0 {
                     out.push(b',');
                 }
-                write_projection(item, nodes, out)?;
+                write_with_refs(item, nodes, out, refs)?;
             }
             out.push(b']');
             Ok(())
         }
         Value::Object(obj) if !nodes.is_empty() => {
+            if let Some(e) = obj
+                .get("__ref")
+                .and_then(Value::as_u64)
+                .and_then(|i| refs.get(usize::try_from(i).ok()?))
+            {
+                return e.write_selection(nodes, out);
+            }
             out.push(b'{');
             let mut written: Vec<&str> = Vec::new();
-            write_fields(obj, nodes, out, &mut written)?;
+            write_fields(obj, nodes, out, &mut written, refs)?;
             out.push(b'}');
             Ok(())
         }
@@ -201,6 +223,7 @@ fn write_fields<'n>(
     nodes: &'n [Node],
     out: &mut Vec<u8>,
     written: &mut Vec<&'n str>,
+    refs: &[Arc<SimEndpoint>],
 ) -> Result<(), String> {
     let type_name = obj
         .get("__typename")
@@ -225,11 +248,11 @@ fn write_fields<'n>(
                 written.push(f.key());
                 serde_json::to_writer(&mut *out, f.key()).map_err(|e| e.to_string())?;
                 out.push(b':');
-                write_projection(value, &f.children, out)?;
+                write_with_refs(value, &f.children, out, refs)?;
             }
             Node::Fragment(condition, children) => {
                 if condition.as_deref().is_none_or(|c| c == type_name) {
-                    write_fields(obj, children, out, written)?;
+                    write_fields(obj, children, out, written, refs)?;
                 }
             }
         }

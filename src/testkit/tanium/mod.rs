@@ -93,7 +93,7 @@ impl std::fmt::Debug for SimState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SimState")
             .field("groups", &self.groups.len())
-            .field("endpoints", &self.endpoints.len())
+            .field("endpoints", &self.endpoint_count())
             .finish_non_exhaustive()
     }
 }
@@ -205,25 +205,22 @@ impl TaniumGatewaySim {
     pub fn remove_group(&self, id: &str) {
         let mut s = lock(&self.state);
         s.groups.retain(|g| g.id != id);
-        let ids: Vec<u64> = s.endpoints.keys().copied().collect();
-        for eid in ids {
-            if let Some(e) = s
-                .endpoints
-                .get(&eid)
-                .filter(|e| e.groups.iter().any(|g| g == id))
-            {
-                let mut e = (**e).clone();
-                e.groups.retain(|g| g != id);
-                s.endpoints.insert(eid, Arc::new(e));
-            }
+        let members: Vec<SimEndpoint> = s
+            .all_endpoints()
+            .filter(|e| e.groups.iter().any(|g| g == id))
+            .map(|e| (**e).clone())
+            .collect();
+        for mut e in members {
+            e.groups.retain(|g| g != id);
+            let eid = e.id.parse().expect("EIDs are numeric");
+            s.insert_endpoint(eid, Arc::new(e));
         }
     }
 
     /// Every endpoint id (TDS only; aged-out endpoints excluded), in id order.
     pub fn endpoint_ids(&self) -> Vec<String> {
         lock(&self.state)
-            .endpoints
-            .values()
+            .all_endpoints()
             .map(|e| e.id.clone())
             .collect()
     }
@@ -231,8 +228,7 @@ impl TaniumGatewaySim {
     /// Endpoint ids that are members of a group, in id order.
     pub fn endpoints_in_group(&self, group: &str) -> Vec<String> {
         lock(&self.state)
-            .endpoints
-            .values()
+            .all_endpoints()
             .filter(|e| e.groups.iter().any(|g| g == group))
             .map(|e| e.id.clone())
             .collect()
@@ -241,7 +237,7 @@ impl TaniumGatewaySim {
     /// One endpoint as the Gateway would serve it.
     pub fn endpoint(&self, id: &str) -> Option<SimEndpoint> {
         let key = id.parse::<u64>().ok()?;
-        lock(&self.state).endpoints.get(&key).map(|e| (**e).clone())
+        lock(&self.state).endpoint(key).map(|e| (**e).clone())
     }
 
     /// Generates a new endpoint in `group`; returns its EID.
@@ -260,7 +256,7 @@ impl TaniumGatewaySim {
             .expect("simulated endpoint ids (EIDs) are numeric");
         let mut s = lock(&self.state);
         s.next_eid = s.next_eid.max(key + 1);
-        s.endpoints.insert(key, Arc::new(endpoint));
+        s.insert_endpoint(key, Arc::new(endpoint));
     }
 
     /// Changes an endpoint in place; `false` when it does not exist.
@@ -269,13 +265,13 @@ impl TaniumGatewaySim {
             return false;
         };
         let mut s = lock(&self.state);
-        let Some(current) = s.endpoints.get(&key) else {
+        let Some(current) = s.endpoint(key) else {
             return false;
         };
         let mut e = (**current).clone();
         change(&mut e);
         e.id = key.to_string();
-        s.endpoints.insert(key, Arc::new(e));
+        s.insert_endpoint(key, Arc::new(e));
         true
     }
 
@@ -303,7 +299,7 @@ impl TaniumGatewaySim {
         let Ok(key) = id.parse::<u64>() else {
             return false;
         };
-        lock(&self.state).endpoints.remove(&key).is_some()
+        lock(&self.state).remove_endpoint(key).is_some()
     }
 
     /// Re-keys an endpoint (as a re-image or re-registration does): it gets a new EID and the
@@ -311,12 +307,12 @@ impl TaniumGatewaySim {
     pub fn rekey_endpoint(&self, id: &str) -> Option<String> {
         let key = id.parse::<u64>().ok()?;
         let mut s = lock(&self.state);
-        let current = s.endpoints.remove(&key)?;
+        let current = s.remove_endpoint(key)?;
         let new_key = s.next_eid;
         s.next_eid += 1;
         let mut e = (*current).clone();
         e.id = new_key.to_string();
-        s.endpoints.insert(new_key, Arc::new(e));
+        s.insert_endpoint(new_key, Arc::new(e));
         s.id_changes
             .push((id.to_owned(), new_key.to_string(), Utc::now()));
         Some(new_key.to_string())
@@ -328,7 +324,7 @@ impl TaniumGatewaySim {
             return false;
         };
         let mut s = lock(&self.state);
-        match s.endpoints.remove(&key) {
+        match s.remove_endpoint(key) {
             Some(e) => {
                 s.aged_out.insert(key, e);
                 true

@@ -11,7 +11,7 @@ use super::SimRequest;
 use super::faults::{FaultTarget, SimFault};
 use super::filter::{Filter, FilterContext};
 use super::fleet::{SimEndpoint, SimGroup, generate_group};
-use super::graphql::{Field, Operation, selects, write_projection};
+use super::graphql::{Field, Operation, selects, write_with_refs};
 
 /// Requests kept in the log (the oldest are dropped beyond this).
 const MAX_LOGGED_REQUESTS: usize = 20_000;
@@ -27,7 +27,11 @@ pub(crate) struct SimState {
     pub(crate) token: String,
     pub(crate) seed: u64,
     pub(crate) groups: Vec<SimGroup>,
-    pub(crate) endpoints: BTreeMap<u64, Arc<SimEndpoint>>,
+    /// Endpoints by EID; change it only through the methods below, which keep the group index
+    /// in step.
+    endpoints: BTreeMap<u64, Arc<SimEndpoint>>,
+    /// Group id → member EIDs, rebuilt lazily after any change.
+    group_index: Option<HashMap<String, Vec<u64>>>,
     pub(crate) aged_out: BTreeMap<u64, Arc<SimEndpoint>>,
     pub(crate) id_changes: Vec<(String, String, DateTime<Utc>)>,
     collections: HashMap<u64, Collection>,
@@ -54,6 +58,7 @@ impl SimState {
             seed,
             groups,
             endpoints: BTreeMap::new(),
+            group_index: None,
             aged_out: BTreeMap::new(),
             id_changes: Vec::new(),
             collections: HashMap::new(),
@@ -80,8 +85,42 @@ impl SimState {
         self.next_index += 1;
         self.next_eid += 1;
         let e = SimEndpoint::generate(index, eid, group, self.seed, now);
-        self.endpoints.insert(eid, Arc::new(e));
+        self.insert_endpoint(eid, Arc::new(e));
         eid.to_string()
+    }
+
+    pub(crate) fn endpoint(&self, eid: u64) -> Option<&Arc<SimEndpoint>> {
+        self.endpoints.get(&eid)
+    }
+
+    pub(crate) fn all_endpoints(&self) -> impl Iterator<Item = &Arc<SimEndpoint>> {
+        self.endpoints.values()
+    }
+
+    pub(crate) fn endpoint_count(&self) -> usize {
+        self.endpoints.len()
+    }
+
+    pub(crate) fn insert_endpoint(&mut self, eid: u64, e: Arc<SimEndpoint>) {
+        self.group_index = None;
+        self.endpoints.insert(eid, e);
+    }
+
+    pub(crate) fn remove_endpoint(&mut self, eid: u64) -> Option<Arc<SimEndpoint>> {
+        self.group_index = None;
+        self.endpoints.remove(&eid)
+    }
+
+    fn build_group_index(&mut self) {
+        if self.group_index.is_none() {
+            let mut index: HashMap<String, Vec<u64>> = HashMap::new();
+            for (eid, e) in &self.endpoints {
+                for g in &e.groups {
+                    index.entry(g.clone()).or_default().push(*eid);
+                }
+            }
+            self.group_index = Some(index);
+        }
     }
 
     pub(crate) fn log(&mut self, request: SimRequest) {
@@ -119,16 +158,18 @@ impl SimState {
         let mut body = b"{\"data\":{".to_vec();
         let mut errors = Vec::new();
         for (i, field) in op.fields.iter().enumerate() {
+            let plain = |v: Result<Value, String>| v.map(|v| (v, Vec::new()));
             let resolved = match field.name.as_str() {
-                "__typename" => Ok(Value::String("Query".into())),
-                "now" => Ok(Value::String(gateway_time(Utc::now()))),
-                "computerGroups" => self.computer_groups(field),
+                "__typename" => Ok((Value::String("Query".into()), Vec::new())),
+                "now" => Ok((Value::String(gateway_time(Utc::now())), Vec::new())),
+                "computerGroups" => plain(self.computer_groups(field)),
                 "endpoints" => self.endpoints(field),
-                "endpointIdChanges" => self.endpoint_id_changes(field),
+                "endpointIdChanges" => plain(self.endpoint_id_changes(field)),
                 other => Err(format!("Cannot query field \"{other}\" on type \"Query\".")),
             };
             let mut value = Vec::new();
-            let written = resolved.and_then(|v| write_projection(&v, &field.children, &mut value));
+            let written = resolved
+                .and_then(|(v, refs)| write_with_refs(&v, &field.children, &mut value, &refs));
             if i > 0 {
                 body.push(b',');
             }
@@ -173,7 +214,8 @@ impl SimState {
         Ok(connection)
     }
 
-    fn endpoints(&mut self, field: &Field) -> Result<Value, String> {
+    /// The connection, its edges' nodes as `{"__ref": i}` into the returned page.
+    fn endpoints(&mut self, field: &Field) -> Result<(Value, Vec<Arc<SimEndpoint>>), String> {
         if !field.args.get("last").is_none_or(Value::is_null)
             || !field.args.get("before").is_none_or(Value::is_null)
         {
@@ -213,6 +255,7 @@ impl SimState {
                             .map_err(|e| format!("invalid filter: {e}"))?,
                     ),
                 };
+                self.build_group_index();
                 let ctx = FilterContext {
                     groups: &self.groups,
                     reject_eid_last_seen: self.reject_eid_last_seen,
@@ -220,12 +263,22 @@ impl SimState {
                 if let Some(f) = &filter {
                     f.validate(&ctx)?;
                 }
-                let items: Vec<Arc<SimEndpoint>> = self
-                    .endpoints
-                    .values()
-                    .filter(|e| filter.as_ref().is_none_or(|f| f.matches(e, &ctx)))
-                    .cloned()
-                    .collect();
+                let matches =
+                    |e: &&Arc<SimEndpoint>| filter.as_ref().is_none_or(|f| f.matches(e, &ctx));
+                let items: Vec<Arc<SimEndpoint>> = match (
+                    filter.as_ref().and_then(Filter::required_group),
+                    &self.group_index,
+                ) {
+                    (Some(group), Some(index)) => index
+                        .get(group)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|eid| self.endpoints.get(eid))
+                        .filter(matches)
+                        .cloned()
+                        .collect(),
+                    _ => self.endpoints.values().filter(matches).cloned().collect(),
+                };
                 let id = self.next_collection;
                 self.next_collection += 1;
                 self.collections.insert(
@@ -239,21 +292,17 @@ impl SimState {
                 (id, 0)
             }
         };
-        let with_apps = selects(&field.children, "installedApplications");
         let wants_edges = selects(&field.children, "edges") || selects(&field.children, "pageInfo");
         let c = &self.collections[&collection_id];
         let total = c.items.len();
-        let edges: Vec<Value> = c
-            .items
-            .iter()
-            .enumerate()
-            .skip(offset)
-            .take(first)
-            .map(|(i, e)| {
+        let page: Vec<Arc<SimEndpoint>> =
+            c.items.iter().skip(offset).take(first).cloned().collect();
+        let edges: Vec<Value> = (0..page.len())
+            .map(|i| {
                 json!({
                     "__typename": "EndpointEdge",
-                    "cursor": cursor(collection_id, i),
-                    "node": e.to_json(with_apps),
+                    "cursor": cursor(collection_id, offset + i),
+                    "node": { "__ref": i },
                 })
             })
             .collect();
@@ -279,7 +328,7 @@ impl SimState {
             },
             "edges": edges,
         });
-        Ok(connection)
+        Ok((connection, page))
     }
 
     fn endpoint_id_changes(&mut self, field: &Field) -> Result<Value, String> {
@@ -374,4 +423,49 @@ fn page_info(offset: usize, end: usize, total: usize, prefix: String) -> Value {
         "startCursor": (end > offset).then(|| format!("{prefix}:{offset}")),
         "endCursor": (end > offset).then(|| format!("{prefix}:{}", end - 1)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::tanium::graphql::parse;
+
+    fn run(state: &mut SimState, query: &str) -> Value {
+        let op = parse(query, None, &serde_json::Map::new()).unwrap();
+        serde_json::from_slice(&state.execute(&op)).unwrap()
+    }
+
+    #[test]
+    fn endpoints_are_projected_straight_from_the_records() {
+        let mut s = SimState::generate(5, 2, 3, "t".into(), Utc::now());
+        let body = run(
+            &mut s,
+            r#"{ endpoints(first: 2) { totalRecords edges { node { __typename ... on Endpoint { id } os { platform } id } } pageInfo { hasNextPage endCursor } } }"#,
+        );
+        let conn = &body["data"]["endpoints"];
+        assert_eq!(conn["totalRecords"], 5);
+        assert_eq!(conn["pageInfo"]["hasNextPage"], true);
+        let node = &conn["edges"][0]["node"];
+        assert_eq!(node["__typename"], "Endpoint");
+        assert_eq!(node["id"], "40000");
+        assert!(node["os"]["platform"].is_string());
+        assert_eq!(node.as_object().unwrap().len(), 3, "{node}");
+        assert!(body.get("errors").is_none());
+    }
+
+    #[test]
+    fn unknown_fields_fail_their_root_field() {
+        let mut s = SimState::generate(2, 1, 3, "t".into(), Utc::now());
+        let body = run(
+            &mut s,
+            "{ now endpoints { edges { node { reportingConsoleURL } } } }",
+        );
+        assert!(body["data"]["now"].is_string());
+        assert!(body["data"]["endpoints"].is_null());
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert_eq!(
+            message,
+            "Cannot query field \"reportingConsoleURL\" on type \"Endpoint\"."
+        );
+    }
 }
