@@ -38,10 +38,12 @@
 
 mod client;
 mod config;
+mod kind;
 mod listing;
 mod mapping;
 mod provider;
 mod queries;
+mod values;
 
 use std::sync::Arc;
 

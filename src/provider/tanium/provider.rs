@@ -14,10 +14,11 @@ use super::config::{
     validate_token,
 };
 use super::listing::ListingCursor;
-use super::mapping::{asset_row_to_snapshot, endpoint_to_snapshot, parse_time};
+use super::mapping::{asset_row_to_snapshot, endpoint_to_snapshot};
 use super::queries::{
     self, Cursor as GqlCursor, EndpointFieldFilter, EndpointsVariables, FieldFilterOp, Time,
 };
+use super::values::parse_time;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{
     AgentStatusThresholds, DeviceSnapshot, ExternalDeviceId, IdentityChange, ProviderId, ScopeKind,

@@ -205,7 +205,7 @@ mod tests {
 
     fn eval(filter: serde_json::Value, reject: bool) -> Result<bool, String> {
         let f: Filter = serde_json::from_value(filter).map_err(|e| e.to_string())?;
-        let groups = vec![super::super::fleet::generate_group(0)];
+        let groups = vec![super::super::generate::generate_group(0)];
         let ctx = FilterContext {
             groups: &groups,
             reject_eid_last_seen: reject,

@@ -26,6 +26,7 @@
 mod faults;
 mod filter;
 mod fleet;
+mod generate;
 mod graphql;
 mod server;
 mod state;

@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use super::SimRequest;
 use super::faults::{FaultTarget, SimFault};
 use super::filter::{Filter, FilterContext};
-use super::fleet::{SimEndpoint, SimGroup, generate_group};
+use super::fleet::{SimEndpoint, SimGroup};
+use super::generate::generate_group;
 use super::graphql::{Field, Operation, selects, write_with_refs};
 
 /// Requests kept in the log (the oldest are dropped beyond this).
