@@ -1,8 +1,13 @@
 //! Test support (feature `testkit`): a scripted in-memory provider with a deterministic
-//! generated fleet, mutations and fault injection.
+//! generated fleet, mutations and fault injection, and (with a provider feature) local
+//! simulators of the providers' HTTP APIs.
 
 mod fleet;
 mod scripted;
+#[cfg(all(feature = "tactical", feature = "testkit"))]
+pub mod tactical;
 
 pub use fleet::{fleet_epoch, generate_device, generate_fleet};
 pub use scripted::{ScriptedFault, ScriptedProvider};
+#[cfg(all(feature = "tactical", feature = "testkit"))]
+pub use tactical::{TacticalSim, TacticalSimBuilder};

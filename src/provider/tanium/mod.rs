@@ -1,4 +1,6 @@
 //! The Tanium Gateway adapter (feature `tanium`).
 mod queries;
 #[doc(hidden)]
-pub fn operation_documents() -> Vec<(&'static str, String)> { queries::documents() }
+pub fn operation_documents() -> Vec<(&'static str, String)> {
+    queries::documents()
+}

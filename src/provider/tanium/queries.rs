@@ -3,7 +3,8 @@
 //! Only core `Endpoint` fields are selected: module-specific fields (Discover, Comply, Asset …)
 //! are missing on tenants without the module and would fail the whole query.
 
-#![allow(missing_docs)] // field names mirror the GraphQL schema one to one
+#![allow(missing_docs)]
+// field names mirror the GraphQL schema one to one
 // cynic generates marker types and variable-field structs without Debug.
 #![allow(missing_debug_implementations)]
 
@@ -377,7 +378,10 @@ pub(crate) fn now() -> Operation<NowQuery, ()> {
     NowQuery::build(())
 }
 
-pub(crate) fn computer_groups(first: i32, after: Option<Cursor>) -> Operation<ComputerGroupsQuery, PageVariables> {
+pub(crate) fn computer_groups(
+    first: i32,
+    after: Option<Cursor>,
+) -> Operation<ComputerGroupsQuery, PageVariables> {
     ComputerGroupsQuery::build(PageVariables {
         first: Some(first),
         after,
@@ -400,7 +404,9 @@ pub(crate) fn endpoint_count(
     EndpointCountQuery::build(CountVariables { filter })
 }
 
-pub(crate) fn endpoint_id_changes(after: Time) -> Operation<EndpointIdChangesQuery, IdChangesVariables> {
+pub(crate) fn endpoint_id_changes(
+    after: Time,
+) -> Operation<EndpointIdChangesQuery, IdChangesVariables> {
     EndpointIdChangesQuery::build(IdChangesVariables { after })
 }
 
