@@ -163,9 +163,11 @@ impl TacticalSimBuilder {
             login_throttle: Throttle::new(self.login_limit),
             beta_enabled: self.beta_enabled,
             dashboard_mode: false,
+            visible_clients: None,
             faults: Vec::new(),
             requests: Vec::new(),
             token_counter: self.seed,
+            row_cache: HashMap::new(),
         };
         let site_ids: Vec<i64> = sites.iter().map(|s| s.id).collect();
         state.sites = sites.into_iter().map(|s| (s.id, s)).collect();
@@ -374,6 +376,7 @@ impl TacticalSim {
         let Some(pk) = s.by_agent_id.get(agent_id).copied() else {
             return false;
         };
+        s.row_cache.remove(&pk);
         match s.agents.get_mut(&pk) {
             Some(a) => {
                 f(a);
@@ -383,8 +386,12 @@ impl TacticalSim {
         }
     }
 
-    /// Moves an agent to another site (possibly of another client).
+    /// Moves an agent to another existing site (possibly of another client); `false` when the
+    /// agent or the site does not exist.
     pub fn move_agent(&self, agent_id: &str, site: i64) -> bool {
+        if !self.state().sites.contains_key(&site) {
+            return false;
+        }
         self.update_agent(agent_id, |a| a.site = site)
     }
 
@@ -392,6 +399,7 @@ impl TacticalSim {
     pub fn remove_agent(&self, agent_id: &str) -> Option<SimAgent> {
         let mut s = self.state();
         let pk = s.by_agent_id.remove(agent_id)?;
+        s.row_cache.remove(&pk);
         s.agents.remove(&pk)
     }
 
@@ -406,6 +414,13 @@ impl TacticalSim {
     /// `api.`).
     pub fn set_dashboard_mode(&self, on: bool) {
         self.state().dashboard_mode = on;
+    }
+
+    /// Limits the API user's role to some clients (`None`: all): `/clients/` and `/agents/`
+    /// hide the others, the beta agent listing does not (as on the real server, whose beta
+    /// viewset is not role-filtered).
+    pub fn set_visible_clients(&self, clients: Option<Vec<i64>>) {
+        self.state().visible_clients = clients;
     }
 
     /// Sets the TOTP code a 2FA user must send.
@@ -446,6 +461,42 @@ impl TacticalSim {
     /// Queues a fault.
     pub fn inject(&self, fault: SimFault) {
         self.state().faults.push(fault);
+    }
+
+    /// The body an alert template's REST action would post for an alert on `agent_id`:
+    /// `template` with Tactical's `{{agent.…}}`, `{{client.…}}`, `{{site.…}}` and `{{alert.…}}`
+    /// placeholders filled in as text (Python's `str()` of each value).
+    pub fn render_alert_webhook(
+        &self,
+        template: &str,
+        agent_id: &str,
+        alert_id: i64,
+        severity: &str,
+    ) -> Option<Vec<u8>> {
+        let s = self.state();
+        let agent = s.agent_by_id(agent_id)?;
+        let site = s.sites.get(&agent.site)?;
+        let client = s.clients.get(&site.client)?;
+        let alert_time = Utc::now().format("%Y-%m-%d %H:%M:%S%.6f+00:00").to_string();
+        let values: [(&str, String); 12] = [
+            ("agent.agent_id", agent.agent_id.clone()),
+            ("agent.hostname", agent.hostname.clone()),
+            ("agent.plat", agent.plat.clone()),
+            ("client.id", client.id.to_string()),
+            ("client.name", client.name.clone()),
+            ("site.id", site.id.to_string()),
+            ("site.name", site.name.clone()),
+            ("alert.id", alert_id.to_string()),
+            ("alert.alert_type", "availability".to_owned()),
+            ("alert.severity", severity.to_owned()),
+            ("alert.message", format!("{} is overdue", agent.hostname)),
+            ("alert.alert_time", alert_time),
+        ];
+        let mut body = template.to_owned();
+        for (key, value) in values {
+            body = body.replace(&format!("{{{{{key}}}}}"), &value);
+        }
+        Some(body.into_bytes())
     }
 
     // ---- observation ------------------------------------------------------------------------

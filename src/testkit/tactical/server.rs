@@ -208,8 +208,11 @@ pub(crate) fn handle(
                     state.clients.values().map(render::beta_client).collect(),
                 )),
                 Route::BetaSites => {
-                    let rows: Vec<Value> = state.sites.values().map(render::beta_site).collect();
-                    paginate(rows, &params, headers, path)
+                    let rows: Vec<&super::fleet::SimSite> = state.sites.values().collect();
+                    let render = |s: &&super::fleet::SimSite, out: &mut Vec<u8>| {
+                        out.extend(serde_json::to_vec(&render::beta_site(s)).expect("JSON"));
+                    };
+                    paginate(rows, render, &params, headers, path)
                 }
                 Route::CheckCreds | Route::Login => unreachable!("handled above"),
             }
@@ -360,6 +363,7 @@ fn clients_view(state: &SimState) -> Reply {
     let rows: Vec<Value> = state
         .clients
         .values()
+        .filter(|c| state.client_visible(c.id))
         .map(|c| {
             let sites: Vec<(&super::fleet::SimSite, usize)> = state
                 .sites
@@ -394,6 +398,7 @@ fn agent_list_view<'a>(
         .filter(|a| monitoring.is_none_or(|m| a.monitoring_type == m))
         .filter(|a| site.is_none_or(|s| a.site == s))
         .filter(|a| client.is_none_or(|c| state.sites[&a.site].client == c))
+        .filter(|a| state.client_visible(state.sites[&a.site].client))
         .map(|a| {
             let s = &state.sites[&a.site];
             let c = &state.clients[&s.client];
@@ -408,7 +413,7 @@ fn agent_list_view<'a>(
 }
 
 fn beta_agents_view(
-    state: &SimState,
+    state: &mut SimState,
     params: &[(String, String)],
     headers: &HeaderMap,
     path: &str,
@@ -434,7 +439,7 @@ fn beta_agents_view(
     }
     let int = |k: &str| param(k).and_then(|v| v.parse::<i64>().ok());
     let (site, client) = (int("site"), int("client_id"));
-    let mut rows: Vec<Value> = state
+    let mut rows: Vec<i64> = state
         .agents
         .values()
         .filter(|a| param("agent_id").is_none_or(|id| a.agent_id == id))
@@ -445,17 +450,26 @@ fn beta_agents_view(
         .filter(|a| client.is_none_or(|c| state.sites[&a.site].client == c))
         .filter(|a| after.is_none_or(|t| a.last_seen.is_some_and(|s| s >= t)))
         .filter(|a| before.is_none_or(|t| a.last_seen.is_some_and(|s| s <= t)))
-        .map(render::beta_row)
+        .map(|a| a.id)
         .collect();
     if param("ordering") == Some("-id") {
         rows.reverse();
     }
-    paginate(rows, params, headers, path)
+    // Raw rows do not depend on the clock, so each is rendered once until the agent changes.
+    let render = |pk: &i64, out: &mut Vec<u8>| {
+        let cached = state.row_cache.entry(*pk).or_insert_with(|| {
+            serde_json::to_vec(&render::beta_row(&state.agents[pk])).expect("JSON")
+        });
+        out.extend_from_slice(cached);
+    };
+    paginate(rows, render, params, headers, path)
 }
 
 /// DRF `PageNumberPagination` (page size 100 by default, at most 1000; past the end 404).
-fn paginate(
-    rows: Vec<Value>,
+/// Only the requested page is rendered, each row appended as JSON by `render`.
+fn paginate<T>(
+    rows: Vec<T>,
+    mut render: impl FnMut(&T, &mut Vec<u8>),
     params: &[(String, String)],
     headers: &HeaderMap,
     path: &str,
@@ -491,21 +505,38 @@ fn paginate(
         if p > 1 {
             query.push(("page".into(), p.to_string()));
         }
+        // DRF's replace_query_param re-encodes the query with sorted keys.
+        query.sort();
         let q = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(query)
             .finish();
         let sep = if q.is_empty() { "" } else { "?" };
         Value::String(format!("http://{host}{path}{sep}{q}"))
     };
-    let results: Vec<Value> = rows
-        .into_iter()
-        .skip((page - 1) * size)
-        .take(size)
-        .collect();
-    Reply::ok(&json!({
-        "count": count,
-        "next": if page < pages { link(page + 1) } else { Value::Null },
-        "previous": if page > 1 { link(page - 1) } else { Value::Null },
-        "results": results,
-    }))
+    let next = if page < pages {
+        link(page + 1)
+    } else {
+        Value::Null
+    };
+    let previous = if page > 1 {
+        link(page - 1)
+    } else {
+        Value::Null
+    };
+    // The envelope is written by hand so cached row bytes can be spliced in.
+    let mut body = format!(r#"{{"count":{count},"next":{next},"previous":{previous},"results":["#)
+        .into_bytes();
+    for (i, row) in rows.iter().skip((page - 1) * size).take(size).enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        render(row, &mut body);
+    }
+    body.extend_from_slice(b"]}");
+    Reply {
+        status: StatusCode::OK,
+        content_type: "application/json",
+        headers: Vec::new(),
+        body,
+    }
 }

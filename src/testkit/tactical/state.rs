@@ -122,9 +122,14 @@ pub(crate) struct SimState {
     pub(crate) login_throttle: Throttle,
     pub(crate) beta_enabled: bool,
     pub(crate) dashboard_mode: bool,
+    /// Clients the API user's role may see (`None`: all). Filters `/clients/` and `/agents/`
+    /// but, as on the real server, not the beta agent listing.
+    pub(crate) visible_clients: Option<Vec<i64>>,
     pub(crate) faults: Vec<SimFault>,
     pub(crate) requests: Vec<SimRequest>,
     pub(crate) token_counter: u64,
+    /// Rendered beta rows by primary key; an entry is dropped whenever its agent changes.
+    pub(crate) row_cache: HashMap<i64, Vec<u8>>,
 }
 
 impl SimState {
@@ -134,8 +139,15 @@ impl SimState {
             .and_then(|pk| self.agents.get(pk))
     }
 
+    pub(crate) fn client_visible(&self, client: i64) -> bool {
+        self.visible_clients
+            .as_ref()
+            .is_none_or(|v| v.contains(&client))
+    }
+
     pub(crate) fn insert_agent(&mut self, agent: SimAgent) {
         self.next_agent_pk = self.next_agent_pk.max(agent.id + 1);
+        self.row_cache.remove(&agent.id);
         if let Some(old) = self.agents.get(&agent.id) {
             self.by_agent_id.remove(&old.agent_id);
         }
