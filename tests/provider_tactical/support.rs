@@ -100,7 +100,8 @@ impl Harness {
         &self,
         request: rmm_sync::sync::RunRequest,
     ) -> rmm_sync::sync::RunReport {
-        let provider: Arc<dyn rmm_sync::provider::RmmProvider> = self.provider.clone();
+        let provider: Arc<dyn rmm_sync::provider::RmmProvider> =
+            Arc::<TacticalProvider>::clone(&self.provider);
         self.orchestrator
             .run(self.tenant, self.integration, provider, request)
             .await

@@ -141,9 +141,7 @@ impl TacticalProvider {
                 ),
             ));
         }
-        let devices = self
-            .place(index, &body.results, |row, ctx| map_model(row, ctx))
-            .await?;
+        let devices = self.place(index, &body.results, map_model).await?;
         tracing::debug!(
             page,
             agents = body.results.len(),
@@ -225,11 +223,11 @@ impl TacticalProvider {
     /// Maps rows against the site index; rows whose site is unknown get one index refresh, and
     /// are skipped if still unknown (a role limited to some clients lists agents of sites it
     /// cannot see; they are not this integration's to sync).
-    async fn place<T>(
+    async fn place<T: Sync>(
         &self,
         index: Arc<SiteIndex>,
         rows: &[T],
-        map: impl Fn(&T, &MapContext<'_>) -> std::result::Result<DeviceSnapshot, Unplaced>,
+        map: impl Fn(&T, &MapContext<'_>) -> std::result::Result<DeviceSnapshot, Unplaced> + Send + Sync,
     ) -> Result<Vec<DeviceSnapshot>> {
         let now = Utc::now();
         let mut index = index;

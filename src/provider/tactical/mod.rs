@@ -53,6 +53,7 @@ pub use webhook::{
     TacticalWebhookEvent, TacticalWebhookVerifier, parse_event,
 };
 
+#[cfg(feature = "testkit")]
 pub(crate) use dto::parse_time;
 
 use auth::Auth;
