@@ -360,6 +360,20 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_configuration_is_valid() {
+        let doc = include_str!("../../../docs/providers/tactical.md");
+        let start = doc
+            .find("```json\n{\n  \"base_url\"")
+            .expect("example in the docs")
+            + 8;
+        let end = start + doc[start..].find("```").unwrap();
+        let c: TacticalConfig = serde_json::from_str(&doc[start..end]).unwrap();
+        assert_eq!(c.status_thresholds, default_thresholds());
+        assert_eq!(c.auth.mode(), "api_key");
+        assert!(c.webhook.is_some());
+    }
+
+    #[test]
     fn plain_http_is_refused_for_remote_hosts() {
         let c = TacticalConfig::new("http://api.example.com", TacticalAuth::api_key("k"));
         assert_eq!(c.api_url().unwrap_err().kind(), ErrorKind::InvalidConfig);
