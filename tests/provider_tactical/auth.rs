@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use secrecy::ExposeSecret;
+
 use rmm_sync::ErrorKind;
 use rmm_sync::provider::http::RetryConfig;
 use rmm_sync::provider::tactical::{TacticalAuth, TacticalConfig, TacticalProvider, TotpRequired};
@@ -77,6 +79,14 @@ async fn knox_without_2fa_takes_the_checkcreds_token_and_reuses_it() {
         token.expires_at > chrono::Utc::now() + chrono::Duration::hours(4),
         "extended on use"
     );
+    let secret = token.token.expose_secret().to_owned();
+    assert_eq!(secret.len(), 64);
+    for shown in [format!("{token:?}"), format!("{provider:?}")] {
+        assert!(
+            !shown.contains(&secret) && !shown.contains("password"),
+            "{shown}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -257,4 +267,18 @@ async fn without_retries_a_throttled_login_surfaces_at_once() {
     let e = provider.list_scopes().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::RateLimited);
     assert_eq!(e.retry_after(), Some(Duration::from_secs(1)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_share_one_login() {
+    let sim = TacticalSim::builder().agents(5).start().await;
+    let provider = std::sync::Arc::new(knox_provider(&sim, "admin", "password"));
+    let calls = (0..6).map(|_| {
+        let p = std::sync::Arc::clone(&provider);
+        tokio::spawn(async move { p.list_scopes().await.map(|s| s.len()) })
+    });
+    for result in futures::future::join_all(calls).await {
+        assert_eq!(result.unwrap().unwrap(), 6);
+    }
+    assert_eq!(sim.requests_to("v2/checkcreds/").len(), 1, "single flight");
 }

@@ -10,10 +10,10 @@
 //! - **Scopes**: clients (`organization`, id = client id) and sites (`site`, id =
 //!   `site:<id>`, parent = client). Devices belong to their client, or to their site with
 //!   [`DeviceScope::Site`].
-//! - **Devices**: the whole integration is listed once (the listing is not worth splitting per
-//!   client: ⌈agents / 1000⌉ requests instead of one per client), through the paged beta API
-//!   or, where the server has it disabled, the classic per-client listing. Each snapshot
-//!   carries its scope; a device moved to another client is the same asset, `moved`.
+//! - **Devices**: the whole integration is listed once — the beta listing could be filtered
+//!   per client, but ⌈agents / 1000⌉ requests beat at least one per client — through the paged
+//!   beta API or, where the server has it disabled, the classic per-client listing. Each
+//!   snapshot carries its scope; a device moved to another client is the same asset, `moved`.
 //! - **Status**: per agent from its own `offline_time` / `overdue_time`; the integration-wide
 //!   thresholds ([`TacticalConfig::status_thresholds`]) age stored devices between runs.
 //! - **Webhooks**: [`TacticalWebhookVerifier`] checks a shared secret in constant time and
