@@ -1,10 +1,17 @@
 //! Test support (feature `testkit`): a scripted in-memory provider with a deterministic
-//! generated fleet, mutations and fault injection; with `tanium`, a Tanium Gateway simulator.
+//! generated fleet, mutations and fault injection, and (with a provider feature) local
+//! simulators of the providers' HTTP APIs.
 
 mod fleet;
 mod scripted;
+#[cfg(all(feature = "tactical", feature = "testkit"))]
+pub mod tactical;
 #[cfg(all(feature = "tanium", feature = "testkit"))]
 pub mod tanium;
 
 pub use fleet::{fleet_epoch, generate_device, generate_fleet};
 pub use scripted::{ScriptedFault, ScriptedProvider};
+#[cfg(all(feature = "tactical", feature = "testkit"))]
+pub use tactical::{TacticalSim, TacticalSimBuilder};
+#[cfg(all(feature = "tanium", feature = "testkit"))]
+pub use tanium::TaniumGatewaySim;
