@@ -1,1 +1,4 @@
-//! The Tanium Gateway adapter (feature `tanium`). Work in progress (issue 4).
+//! The Tanium Gateway adapter (feature `tanium`).
+mod queries;
+#[doc(hidden)]
+pub fn operation_documents() -> Vec<(&'static str, String)> { queries::documents() }
