@@ -10,15 +10,21 @@
 //!   timeouts `Timeout`), bodies are read with a size limit, and JSON is decoded only from JSON
 //!   bodies: an HTML login page is reported as such.
 //! - [`redact_url`]: URLs as they may appear in errors and traces.
+//! - [`RateLimiter`]: a client-side request budget that a 429's `Retry-After` can pause.
+//! - [`constant_time_eq`]: webhook secret comparison.
 //!
 //! Secrets never reach this layer's messages: adapters put them in headers marked sensitive,
 //! and errors carry statuses, redacted URLs and short body snippets only.
 
+mod constant_time;
+mod limit;
 mod options;
 mod redact;
 mod response;
 mod retry;
 
+pub use constant_time::constant_time_eq;
+pub use limit::{RateLimit, RateLimiter};
 pub use options::{ClientOptions, check_url, is_loopback};
 pub use redact::{redact_url, redact_url_str};
 pub use response::{HttpResponse, is_login_location, kind_for_status, send, transport_error};

@@ -161,6 +161,8 @@ mod tests {
             serde_json::from_value(serde_json::json!({"request_timeout_ms": 250})).unwrap();
         assert_eq!(o.request_timeout, Duration::from_millis(250));
         assert_eq!(o.connect_timeout, Duration::from_secs(10));
-        assert!(serde_json::from_value::<ClientOptions>(serde_json::json!({"timeout": 1})).is_err());
+        assert!(
+            serde_json::from_value::<ClientOptions>(serde_json::json!({"timeout": 1})).is_err()
+        );
     }
 }

@@ -40,7 +40,8 @@ pub fn redact_url_str(raw: &str) -> String {
         Err(_) => match Url::parse("http://relative.invalid").and_then(|b| b.join(raw)) {
             Ok(u) => {
                 let full = redact_url(&u);
-                full.trim_start_matches("http://relative.invalid").to_owned()
+                full.trim_start_matches("http://relative.invalid")
+                    .to_owned()
             }
             Err(_) => "<unparseable URL>".to_owned(),
         },

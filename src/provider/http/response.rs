@@ -107,17 +107,24 @@ pub fn kind_for_status(status: StatusCode) -> ErrorKind {
 /// Whether a redirect target looks like a sign-in page (SSO, OpenID Connect, SAML).
 pub fn is_login_location(location: &str) -> bool {
     let l = location.to_ascii_lowercase();
-    ["login", "signin", "sign-in", "openid-connect", "/auth", "oauth", "saml", "sso"]
-        .iter()
-        .any(|needle| l.contains(needle))
+    [
+        "login",
+        "signin",
+        "sign-in",
+        "openid-connect",
+        "/auth",
+        "oauth",
+        "saml",
+        "sso",
+    ]
+    .iter()
+    .any(|needle| l.contains(needle))
 }
 
 impl HttpResponse {
     /// The `Content-Type` header, if any.
     pub fn content_type(&self) -> Option<&str> {
-        self.headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
+        self.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok())
     }
 
     /// The redirect target, redacted, if any.
@@ -308,7 +315,8 @@ mod tests {
     #[test]
     fn throttling_keeps_retry_after() {
         let mut r = response(429, None, "");
-        r.headers.insert(RETRY_AFTER, HeaderValue::from_static("12"));
+        r.headers
+            .insert(RETRY_AFTER, HeaderValue::from_static("12"));
         let e = r.status_error("Svc");
         assert_eq!(e.retry_after(), Some(Duration::from_secs(12)));
         assert!(e.is_retryable());
@@ -319,14 +327,18 @@ mod tests {
         let mut r = response(302, None, "");
         r.headers.insert(
             LOCATION,
-            HeaderValue::from_static("https://idp.example/realms/x/protocol/openid-connect/auth?state=s3"),
+            HeaderValue::from_static(
+                "https://idp.example/realms/x/protocol/openid-connect/auth?state=s3",
+            ),
         );
         let e = r.status_error("Svc");
         assert_eq!(e.kind(), ErrorKind::Unauthorized);
         assert!(!e.to_string().contains("s3"), "{e}");
         let mut r = response(301, None, "");
-        r.headers
-            .insert(LOCATION, HeaderValue::from_static("https://new.example/api"));
+        r.headers.insert(
+            LOCATION,
+            HeaderValue::from_static("https://new.example/api"),
+        );
         assert_eq!(r.status_error("Svc").kind(), ErrorKind::InvalidConfig);
     }
 

@@ -90,7 +90,11 @@ impl RetryConfig {
 ///
 /// Non-idempotent calls run exactly once. The final error is marked persistent (no outer layer
 /// retries it again) and carries the number of attempts as context.
-pub async fn retry<T, F, Fut>(config: &RetryConfig, idempotency: Idempotency, mut op: F) -> Result<T>
+pub async fn retry<T, F, Fut>(
+    config: &RetryConfig,
+    idempotency: Idempotency,
+    mut op: F,
+) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
@@ -136,7 +140,9 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
-    let at = DateTime::parse_from_rfc2822(value).ok()?.with_timezone(&Utc);
+    let at = DateTime::parse_from_rfc2822(value)
+        .ok()?
+        .with_timezone(&Utc);
     Some((at - now).to_std().unwrap_or(Duration::ZERO))
 }
 
@@ -231,7 +237,9 @@ mod tests {
         assert_eq!(c.backoff_ceiling(200), Duration::from_millis(750));
         let mut j = Jitter::seeded(42);
         let e = Error::new(ErrorKind::Unavailable, "502");
-        let delays: Vec<Duration> = (0..50).map(|_| c.delay_for(&e, 1, &mut j).unwrap()).collect();
+        let delays: Vec<Duration> = (0..50)
+            .map(|_| c.delay_for(&e, 1, &mut j).unwrap())
+            .collect();
         assert!(delays.iter().all(|d| *d <= Duration::from_millis(200)));
         assert!(delays.iter().any(|d| *d != delays[0]), "jitter varies");
     }
@@ -242,14 +250,24 @@ mod tests {
         let mut j = Jitter::seeded(1);
         let limited =
             Error::new(ErrorKind::RateLimited, "429").with_retry_after(Duration::from_secs(3));
-        assert_eq!(c.delay_for(&limited, 0, &mut j), Some(Duration::from_secs(3)));
+        assert_eq!(
+            c.delay_for(&limited, 0, &mut j),
+            Some(Duration::from_secs(3))
+        );
         let too_long =
             Error::new(ErrorKind::RateLimited, "429").with_retry_after(Duration::from_secs(60));
         assert_eq!(c.delay_for(&too_long, 0, &mut j), None);
-        assert_eq!(c.delay_for(&Error::new(ErrorKind::Forbidden, "no"), 0, &mut j), None);
+        assert_eq!(
+            c.delay_for(&Error::new(ErrorKind::Forbidden, "no"), 0, &mut j),
+            None
+        );
         let e = Error::new(ErrorKind::Timeout, "slow");
         assert!(c.delay_for(&e, 1, &mut j).is_some());
-        assert_eq!(c.delay_for(&e, 2, &mut j), None, "third attempt was the last");
+        assert_eq!(
+            c.delay_for(&e, 2, &mut j),
+            None,
+            "third attempt was the last"
+        );
     }
 
     #[tokio::test]
