@@ -147,6 +147,7 @@ impl<'a> Run<'a> {
             RunMode::Full => {
                 self.scope_sync().await?;
                 self.identity_changes(self.record.last_sync_at).await?;
+                self.capture_checkpoint().await?;
                 self.walk(None).await?;
                 self.sweep().await
             }
@@ -157,7 +158,8 @@ impl<'a> Run<'a> {
     async fn incremental(&mut self) -> std::result::Result<(), Abort> {
         let caps = self.provider.capabilities();
         self.scope_sync().await?;
-        if caps.list_changes {
+        // Without a checkpoint there is no window to read: walk fully and start one.
+        if caps.list_changes && self.record.cursor.is_some() {
             match self.changes().await {
                 Ok(()) => return self.retry_failed().await,
                 Err(Abort::Failed(e))
@@ -181,12 +183,34 @@ impl<'a> Run<'a> {
         // No deltas (or no checkpoint yet): a full walk with diffing, which may sweep.
         self.report.fell_back_to_full = true;
         self.identity_changes(self.record.last_sync_at).await?;
+        self.capture_checkpoint().await?;
         self.walk(None).await?;
         if caps.list_devices_since && self.report.scopes_incomplete.is_empty() {
             let next = self.max_last_seen.unwrap_or(self.ctx.now);
             self.new_cursor(Some(next.to_rfc3339()));
         }
         self.sweep().await
+    }
+
+    /// Before a full walk of a provider with deltas: asks for the current head of its change
+    /// log (`ChangesRequest` without a checkpoint = "start now"), to be stored as the cursor once
+    /// the walk completes. Taken before the walk, so changes made during it are read again by
+    /// the next incremental run rather than lost.
+    async fn capture_checkpoint(&mut self) -> std::result::Result<(), Abort> {
+        if !self.provider.capabilities().list_changes {
+            return Ok(());
+        }
+        match self
+            .provider
+            .list_changes_page(&ChangesRequest::new(None))
+            .await
+        {
+            Ok(page) => self.new_cursor(page.checkpoint),
+            Err(e) if e.kind().is_auth() => return Err(Abort::Failed(e)),
+            // Not fatal: the walk is still worth doing; the next incremental walks again.
+            Err(e) => self.error(None, &e),
+        }
+        Ok(())
     }
 
     fn cursor_time(&self) -> Option<DateTime<Utc>> {
