@@ -52,8 +52,12 @@ impl Api {
 
     /// GETs JSON.
     pub(crate) async fn get_json<T: DeserializeOwned>(&self, url: &Url) -> Result<T> {
-        let response = self.call(reqwest::Method::GET, url, None).await?;
-        response.json(SERVICE)
+        self.get(url).await?.json(SERVICE)
+    }
+
+    /// GETs a successful response, body unread.
+    pub(crate) async fn get(&self, url: &Url) -> Result<HttpResponse> {
+        self.call(reqwest::Method::GET, url, None).await
     }
 
     /// PUTs JSON (idempotent by HTTP semantics), expecting no body back.
@@ -93,8 +97,9 @@ impl Api {
                 if response.status == reqwest::StatusCode::TOO_MANY_REQUESTS
                     && let Some(wait) = response.retry_after()
                 {
-                    // Every other request of this adapter waits too.
-                    self.limiter.defer(wait);
+                    // Every other request of this adapter waits too — as long as this one
+                    // would; a longer pause is reported to the caller instead of slept through.
+                    self.limiter.defer(wait.min(self.retry.max_retry_after));
                 }
                 response.error_for_status(SERVICE)
             })

@@ -9,7 +9,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::activity::{DeviceEffect, device_effect};
-use super::client::Api;
+use super::client::{Api, SERVICE};
 use super::config::{NinjaOneConfig, ScopeLevel};
 use super::map::{device_snapshot, location_scope, organization_scope};
 use super::webhook::WebhookVerifier;
@@ -85,9 +85,17 @@ impl NinjaOneProvider {
             .map_err(|e| e.with_context("operation", "remove_webhook"))
     }
 
-    /// Decodes a JSON array page, element by element; `what` names the records in messages.
+    /// Decodes a JSON array page. Fields are lenient, so only elements that are not objects
+    /// can fail; then the page is decoded element by element and those are skipped. `what`
+    /// names the records in messages.
     async fn get_array<T: DeserializeOwned>(&self, url: &Url, what: &str) -> Result<Vec<T>> {
-        let items: Vec<Value> = self.api.get_json(url).await?;
+        let response = self.api.get(url).await?;
+        if let Ok(all) = response.json::<Vec<T>>(SERVICE) {
+            return Ok(all);
+        }
+        let items: Vec<Value> = response
+            .json(SERVICE)
+            .map_err(|e| e.with_context("url", redact_url(url)))?;
         let (good, bad) = decode_each::<T>(items);
         if let Some(first) = bad.first() {
             tracing::warn!(

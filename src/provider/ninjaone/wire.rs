@@ -4,27 +4,159 @@
 //! the wrong type is `Absent` too (logged at debug) — one odd field never loses a device, and an
 //! unreadable value never wipes a stored one. Only a record's `id` is required.
 
-use serde::de::{DeserializeOwned, Deserializer};
-use serde::{Deserialize, de};
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, DeserializeOwned, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use crate::model::Reported;
 
-/// Deserializes a field leniently (see the module docs).
-fn lenient<'de, D, T>(d: D) -> Result<Reported<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: DeserializeOwned,
-{
+/// How a field type is read leniently (see the module docs).
+pub(crate) trait Lenient: Sized {
+    fn lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Reported<Self>, D::Error>;
+}
+
+fn lenient<'de, D: Deserializer<'de>, T: Lenient>(d: D) -> Result<Reported<T>, D::Error> {
+    T::lenient(d)
+}
+
+fn ignored<T>(what: &str) -> Reported<T> {
+    tracing::debug!(found = what, "NinjaOne field of an unexpected type ignored");
+    Reported::Absent
+}
+
+/// Objects and arrays: through a JSON value, so a wrong shape costs only this field.
+fn via_value<'de, D: Deserializer<'de>, T: DeserializeOwned>(
+    d: D,
+) -> Result<Reported<T>, D::Error> {
     match Option::<Value>::deserialize(d)? {
         None => Ok(Reported::Null),
-        Some(v) => match serde_json::from_value::<T>(v) {
-            Ok(t) => Ok(Reported::Value(t)),
-            Err(e) => {
-                tracing::debug!(error = %e, "NinjaOne field of an unexpected type ignored");
-                Ok(Reported::Absent)
-            }
-        },
+        Some(v) => Ok(serde_json::from_value::<T>(v)
+            .map(Reported::Value)
+            .unwrap_or_else(|e| ignored(&e.to_string()))),
+    }
+}
+
+/// One JSON scalar, read without building a value tree (the hot path of large pages).
+enum Scalar {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Other,
+}
+
+struct ScalarVisitor;
+
+impl<'de> Visitor<'de> for ScalarVisitor {
+    type Value = Scalar;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Scalar, E> {
+        Ok(Scalar::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
+        Ok(Scalar::Int(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Scalar, E> {
+        Ok(i64::try_from(v).map_or(Scalar::Float(v as f64), Scalar::Int))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Scalar, E> {
+        Ok(Scalar::Float(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
+        Ok(Scalar::Str(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Scalar, E> {
+        Ok(Scalar::Str(v))
+    }
+    fn visit_unit<E>(self) -> Result<Scalar, E> {
+        Ok(Scalar::Null)
+    }
+    fn visit_none<E>(self) -> Result<Scalar, E> {
+        Ok(Scalar::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Scalar, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Other)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Other)
+    }
+}
+
+/// Reads a scalar field: `null` is `Null`, a convertible value is `Value`, anything else
+/// `Absent`.
+fn scalar<'de, D: Deserializer<'de>, T>(
+    d: D,
+    convert: impl FnOnce(Scalar) -> Option<T>,
+) -> Result<Reported<T>, D::Error> {
+    Ok(match d.deserialize_any(ScalarVisitor)? {
+        Scalar::Null => Reported::Null,
+        other => convert(other).map_or_else(|| ignored("a value of another type"), Reported::Value),
+    })
+}
+
+impl Lenient for String {
+    fn lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Reported<Self>, D::Error> {
+        scalar(d, |s| match s {
+            Scalar::Str(v) => Some(v),
+            _ => None,
+        })
+    }
+}
+
+impl Lenient for bool {
+    fn lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Reported<Self>, D::Error> {
+        scalar(d, |s| match s {
+            Scalar::Bool(v) => Some(v),
+            _ => None,
+        })
+    }
+}
+
+impl Lenient for f64 {
+    fn lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Reported<Self>, D::Error> {
+        scalar(d, |s| match s {
+            Scalar::Int(v) => Some(v as f64),
+            Scalar::Float(v) => Some(v),
+            _ => None,
+        })
+    }
+}
+
+fn integer(s: Scalar) -> Option<i64> {
+    match s {
+        Scalar::Int(v) => Some(v),
+        Scalar::Float(v) if v.fract() == 0.0 && v.abs() < 9.0e15 => Some(v as i64),
+        Scalar::Str(v) => v.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+impl Lenient for i64 {
+    fn lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Reported<Self>, D::Error> {
+        scalar(d, integer)
+    }
+}
+
+impl Lenient for i32 {
+    fn lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Reported<Self>, D::Error> {
+        scalar(d, |s| integer(s).and_then(|v| i32::try_from(v).ok()))
+    }
+}
+
+impl<T: DeserializeOwned> Lenient for Vec<T> {
+    fn lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Reported<Self>, D::Error> {
+        via_value(d)
     }
 }
 
@@ -32,14 +164,18 @@ where
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct Id(pub(crate) i64);
 
+impl Lenient for Id {
+    fn lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Reported<Self>, D::Error> {
+        scalar(d, |s| integer(s).map(Id))
+    }
+}
+
 impl<'de> Deserialize<'de> for Id {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match Value::deserialize(d)? {
-            Value::Number(n) => n.as_i64().map(Id),
-            Value::String(s) => s.trim().parse().ok().map(Id),
-            _ => None,
-        }
-        .ok_or_else(|| de::Error::custom("id is not an integer"))
+        Id::lenient(d)?
+            .value()
+            .copied()
+            .ok_or_else(|| de::Error::custom("id is not an integer"))
     }
 }
 
@@ -55,6 +191,12 @@ macro_rules! wire {
                 #[serde(default, deserialize_with = "lenient")]
                 pub(crate) $field: Reported<$ty>,
             )*
+        }
+
+        impl Lenient for $name {
+            fn lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Reported<Self>, D::Error> {
+                via_value(d)
+            }
         }
     };
 }
