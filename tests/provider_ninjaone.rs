@@ -354,7 +354,7 @@ async fn authorization_code_grants_rotate_refresh_tokens_through_the_store() {
     let sim = NinjaOneSim::with_fleet(SimFleet::new(5, 1, 3))
         .await
         .unwrap();
-    let store = Arc::new(InMemoryTokenStore::new());
+    let store: Arc<dyn TokenStore> = Arc::new(InMemoryTokenStore::new());
     let seeded = sim.issue_tokens();
     let first_refresh = seeded.refresh_token.clone().unwrap();
     store
@@ -362,7 +362,7 @@ async fn authorization_code_grants_rotate_refresh_tokens_through_the_store() {
         .await
         .unwrap();
 
-    let worker1 = provider(sim.authorization_code_config(store.clone(), "acme"));
+    let worker1 = provider(sim.authorization_code_config(Arc::clone(&store), "acme"));
     assert_eq!(list_all(&worker1).await.len(), 5);
     let stored = store.load("acme").await.unwrap().unwrap();
     assert_eq!(stored.version, 3, "seed, claim, rotated tokens");
@@ -371,7 +371,7 @@ async fn authorization_code_grants_rotate_refresh_tokens_through_the_store() {
     assert_ne!(rotated.expose_secret(), first_refresh.expose_secret());
 
     // Another worker finds the fresh tokens in the store and spends nothing.
-    let worker2 = provider(sim.authorization_code_config(store.clone(), "acme"));
+    let worker2 = provider(sim.authorization_code_config(Arc::clone(&store), "acme"));
     assert_eq!(list_all(&worker2).await.len(), 5);
     let stats = sim.stats();
     assert_eq!(stats.token_grants["refresh_token"], 1);
@@ -389,13 +389,13 @@ async fn two_workers_never_spend_the_same_refresh_token() {
         .await
         .unwrap();
     sim.set_token_latency(Duration::from_millis(150));
-    let store = Arc::new(InMemoryTokenStore::new());
+    let store: Arc<dyn TokenStore> = Arc::new(InMemoryTokenStore::new());
     store
         .compare_and_swap("acme", None, &expired(sim.issue_tokens()))
         .await
         .unwrap();
     let workers: Vec<NinjaOneProvider> = (0..3)
-        .map(|_| provider(sim.authorization_code_config(store.clone(), "acme")))
+        .map(|_| provider(sim.authorization_code_config(Arc::clone(&store), "acme")))
         .collect();
     let calls = workers.iter().flat_map(|w| {
         (0..3).map(move |_| async move { w.list_devices_page(&DevicePageRequest::new(None)).await })
@@ -416,13 +416,13 @@ async fn a_revoked_grant_requires_reconnecting() {
     let sim = NinjaOneSim::with_fleet(SimFleet::new(5, 1, 3))
         .await
         .unwrap();
-    let store = Arc::new(InMemoryTokenStore::new());
+    let store: Arc<dyn TokenStore> = Arc::new(InMemoryTokenStore::new());
     store
         .compare_and_swap("acme", None, &expired(sim.issue_tokens()))
         .await
         .unwrap();
     sim.revoke_grants();
-    let p = provider(sim.authorization_code_config(store.clone(), "acme"));
+    let p = provider(sim.authorization_code_config(Arc::clone(&store), "acme"));
     let e = p
         .list_devices_page(&DevicePageRequest::new(None))
         .await
@@ -434,7 +434,7 @@ async fn a_revoked_grant_requires_reconnecting() {
 
     // Other workers learn it from the store without asking NinjaOne again.
     sim.reset_stats();
-    let other = provider(sim.authorization_code_config(store.clone(), "acme"));
+    let other = provider(sim.authorization_code_config(Arc::clone(&store), "acme"));
     let e = other.test_connection().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ReconnectRequired);
     assert_eq!(sim.stats().requests_to("/ws/oauth/token"), 0);
@@ -448,8 +448,8 @@ async fn a_revoked_grant_requires_reconnecting() {
 #[tokio::test]
 async fn the_connect_flow_exchanges_a_code_once() {
     let sim = NinjaOneSim::start().await.unwrap();
-    let store = Arc::new(InMemoryTokenStore::new());
-    let config = sim.authorization_code_config(store.clone(), "acme");
+    let store: Arc<dyn TokenStore> = Arc::new(InMemoryTokenStore::new());
+    let config = sim.authorization_code_config(Arc::clone(&store), "acme");
     let code = sim.issue_authorization_code();
     let tokens = exchange_authorization_code(&config, &code, "https://psa.example/cb")
         .await
@@ -586,6 +586,16 @@ async fn activity_windows_page_and_batch_their_devices() {
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::CursorExpired);
+    let future = (sim.last_activity_id() + 1_000).to_string();
+    let e = p
+        .list_changes_page(&ChangesRequest::new(Some(future)))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.kind(),
+        ErrorKind::CursorExpired,
+        "a checkpoint from another account"
+    );
     let e = p
         .list_changes_page(&ChangesRequest::new(Some("yesterday".into())))
         .await

@@ -453,9 +453,6 @@ impl DeviceSnapshotSource for NinjaOneProvider {
             )
         })?;
         let position = request.cursor.as_ref().map(decode_cursor).transpose()?;
-        if position.is_none() && !self.window_intact(checkpoint).await? {
-            return Err(lost_window(checkpoint));
-        }
         let size = self.activity_page_size(request.page_size);
         let mut query = vec![
             ("newerThan", checkpoint.to_string()),
@@ -468,6 +465,17 @@ impl DeviceSnapshotSource for NinjaOneProvider {
             .activities(query)
             .await
             .map_err(|e| e.with_context("operation", "list_changes"))?;
+        if position.is_none()
+            && let Some(head) = head
+            && head < checkpoint
+        {
+            return Err(Error::new(
+                ErrorKind::CursorExpired,
+                format!(
+                    "checkpoint {checkpoint} is newer than the NinjaOne activity log ({head}); it belongs to another account or the log was reset"
+                ),
+            ));
+        }
         let upper = position.map(|(_, o)| o);
         let window: Vec<&Activity> = activities
             .iter()
@@ -512,11 +520,12 @@ impl DeviceSnapshotSource for NinjaOneProvider {
             .map_err(|e| e.with_context("operation", "list_changes"))?;
 
         let last_page = (activities.len() as u64) < u64::from(size) || oldest.is_none();
+        // Checked after the pages it vouches for were read (retention only moves forward): on
+        // the first page to fail fast, on the last so the whole window is known complete.
+        if (position.is_none() || last_page) && !self.window_intact(checkpoint).await? {
+            return Err(lost_window(checkpoint));
+        }
         let (next_cursor, new_checkpoint) = if last_page {
-            // Retention may have reached the checkpoint while the window was read.
-            if !self.window_intact(checkpoint).await? {
-                return Err(lost_window(checkpoint));
-            }
             (None, Some(top.to_string()))
         } else {
             (oldest.map(|o| encode_cursor(top, o)), None)

@@ -195,7 +195,7 @@ pub(crate) async fn handle(
         (Method::GET, "/organizations") => {
             let (size, after) = match paging(&s, &query) {
                 Ok(p) => p,
-                Err(r) => return r,
+                Err(message) => return api_error(StatusCode::BAD_REQUEST, message),
             };
             let page: Vec<Value> = s
                 .organizations
@@ -208,7 +208,7 @@ pub(crate) async fn handle(
         (Method::GET, "/locations") => {
             let (size, after) = match paging(&s, &query) {
                 Ok(p) => p,
-                Err(r) => return r,
+                Err(message) => return api_error(StatusCode::BAD_REQUEST, message),
             };
             let page: Vec<Value> = s
                 .locations
@@ -221,7 +221,7 @@ pub(crate) async fn handle(
         (Method::GET, "/devices-detailed") => {
             let (size, after) = match paging(&s, &query) {
                 Ok(p) => p,
-                Err(r) => return r,
+                Err(message) => return api_error(StatusCode::BAD_REQUEST, message),
             };
             let filter = match query.get("df").map(|d| DeviceFilter::parse(d)) {
                 None => DeviceFilter::All,
@@ -338,16 +338,16 @@ fn authorized(s: &SimState, headers: &HeaderMap) -> bool {
 }
 
 /// `pageSize` (silently capped at the simulator's maximum, as a real server may) and `after`.
-fn paging(s: &SimState, query: &HashMap<String, String>) -> Result<(usize, i64), Response> {
+fn paging(s: &SimState, query: &HashMap<String, String>) -> Result<(usize, i64), &'static str> {
     let size = match query.get("pageSize").map(|p| p.parse::<usize>()) {
         None => 100,
         Some(Ok(n)) if n > 0 => n,
-        Some(_) => return Err(api_error(StatusCode::BAD_REQUEST, "Invalid pageSize")),
+        Some(_) => return Err("Invalid pageSize"),
     };
     let after = match query.get("after").map(|a| a.parse::<i64>()) {
         None => 0,
         Some(Ok(a)) => a,
-        Some(Err(_)) => return Err(api_error(StatusCode::BAD_REQUEST, "Invalid after")),
+        Some(Err(_)) => return Err("Invalid after"),
     };
     Ok((size.min(s.max_page_size), after))
 }
@@ -363,7 +363,7 @@ enum DeviceFilter {
 impl DeviceFilter {
     fn parse(df: &str) -> Result<Self, ()> {
         let df = df.trim();
-        let (field, rest) = df.split_once(|c: char| c == ' ' || c == '=').ok_or(())?;
+        let (field, rest) = df.split_once([' ', '=']).ok_or(())?;
         let rest = rest.trim_start_matches([' ', '=']).trim();
         let number = |s: &str| s.trim().parse::<i64>().map_err(|_| ());
         match field {
@@ -410,19 +410,16 @@ fn activities(s: &SimState, query: &HashMap<String, String>) -> Response {
             );
         }
     };
-    let bound = |key: &str| -> Result<Option<i64>, Response> {
-        match query.get(key).map(|v| v.parse::<i64>()) {
-            None => Ok(None),
-            Some(Ok(v)) => Ok(Some(v)),
-            Some(Err(_)) => Err(api_error(
-                StatusCode::BAD_REQUEST,
-                &format!("Invalid {key}"),
-            )),
-        }
+    let bound = |key: &str| match query.get(key).map(|v| v.parse::<i64>()) {
+        None => Ok(None),
+        Some(Ok(v)) => Ok(Some(v)),
+        Some(Err(_)) => Err(key.to_owned()),
     };
     let (newer, older) = match (bound("newerThan"), bound("olderThan")) {
         (Ok(n), Ok(o)) => (n, o),
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Err(key), _) | (_, Err(key)) => {
+            return api_error(StatusCode::BAD_REQUEST, &format!("Invalid {key}"));
+        }
     };
     let page: Vec<Value> = s
         .activities
