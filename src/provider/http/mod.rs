@@ -10,20 +10,20 @@
 //!   timeouts `Timeout`), bodies are read with a size limit, and JSON is decoded only from JSON
 //!   bodies: an HTML login page is reported as such.
 //! - [`redact_url`]: URLs as they may appear in errors and traces.
+//! - [`constant_time_eq`]: comparing shared secrets without a timing side channel.
 //! - [`RateLimiter`]: a client-side request budget that a 429's `Retry-After` can pause.
-//! - [`constant_time_eq`]: webhook secret comparison.
 //!
 //! Secrets never reach this layer's messages: adapters put them in headers marked sensitive,
 //! and errors carry statuses, redacted URLs and short body snippets only.
 
-mod constant_time;
+mod compare;
 mod limit;
 mod options;
 mod redact;
 mod response;
 mod retry;
 
-pub use constant_time::constant_time_eq;
+pub use compare::constant_time_eq;
 pub use limit::{RateLimit, RateLimiter};
 pub use options::{ClientOptions, check_url, is_loopback};
 pub use redact::{redact_url, redact_url_str};
