@@ -42,12 +42,11 @@ async fn lists_scopes_and_devices() {
         .unwrap();
     let p = provider(sim.config());
     let scopes = p.list_scopes().await.unwrap();
-    assert_eq!(
-        scopes.len(),
-        4,
-        "organization level lists organizations only"
-    );
-    assert!(scopes.iter().all(|s| s.kind == ScopeKind::Organization));
+    assert_eq!(scopes.len(), 12, "4 organizations and their 8 locations");
+    for s in &scopes {
+        let receives = s.kind == ScopeKind::Organization;
+        assert_eq!(s.metadata["receives_devices"], receives, "{s:?}");
+    }
 
     let devices = list_all(&p).await;
     assert_eq!(devices.len(), 120);
@@ -132,6 +131,7 @@ async fn location_level_lists_sites_under_their_organizations() {
     assert_eq!(sites.len(), 4);
     assert_eq!(scopes.len(), 6, "organizations are listed as the parents");
     for site in sites {
+        assert_eq!(site.metadata["receives_devices"], true);
         let id: i64 = site
             .id
             .as_str()
@@ -184,7 +184,7 @@ async fn throttling_honours_retry_after_and_5xx_is_retried() {
     );
     sim.inject("/v2/organizations", SimFault::ServerError(503), 2);
     assert_eq!(list_all(&p).await.len(), 20);
-    assert_eq!(p.list_scopes().await.unwrap().len(), 2);
+    assert_eq!(p.list_scopes().await.unwrap().len(), 6);
     assert_eq!(sim.stats().faults_served, 3);
 
     // A Retry-After beyond what the retry policy waits for is reported, not slept through.

@@ -105,16 +105,15 @@ impl Instance {
     }
 }
 
-/// Which NinjaOne level becomes the scope a host maps to a client.
+/// Which NinjaOne level becomes the scope a host maps to a client. Both levels are always
+/// listed as scopes (metadata `receives_devices` says which one devices carry).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ScopeLevel {
-    /// Organizations (scope id = the organization id, e.g. `"12"`). Only organizations are
-    /// listed as scopes.
+    /// Organizations (scope id = the organization id, e.g. `"12"`).
     #[default]
     Organization,
     /// Locations (scope id = `"loc-<location id>"`, kind `site`, parent = the organization).
-    /// Organizations are listed too, as the parents.
     Location,
 }
 

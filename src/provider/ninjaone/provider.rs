@@ -27,7 +27,8 @@ use crate::provider::{
 
 /// The NinjaOne (API v2) adapter.
 ///
-/// - Scopes: organizations, and with [`ScopeLevel::Location`] also locations (kind `site`).
+/// - Scopes: organizations and locations (kind `site`, parent = organization); metadata
+///   `receives_devices` marks the configured [`ScopeLevel`].
 /// - Devices: the tenant-wide detailed listing (`GET /v2/devices-detailed`), paged by `after`
 ///   at [`NinjaOneConfig::page_size`]; no per-device calls in bulk paths.
 /// - Deltas: the activity log (`GET /v2/activities`) after the last seen activity id; devices
@@ -255,6 +256,15 @@ impl NinjaOneProvider {
     }
 }
 
+/// Marks whether devices land in this scope (the configured level), so a host's mapping
+/// screen can offer only those.
+fn receives_devices(mut scope: ScopeSnapshot, receives: bool) -> ScopeSnapshot {
+    scope
+        .metadata
+        .insert("receives_devices".into(), Value::Bool(receives));
+    scope
+}
+
 fn stuck_paging(path: &str, last: i64) -> Error {
     Error::new(
         ErrorKind::Decode,
@@ -379,16 +389,24 @@ impl ScopeSource for NinjaOneProvider {
             })
             .await
             .map_err(|e| e.with_context("operation", "list_scopes"))?;
-        let mut scopes: Vec<ScopeSnapshot> = orgs.iter().filter_map(organization_scope).collect();
-        if self.config.scope_level == ScopeLevel::Location {
-            let locations: Vec<Location> = self
-                .list_all("/locations", "locations", |l: &Location| {
-                    l.id.value().map(|i| i.0)
-                })
-                .await
-                .map_err(|e| e.with_context("operation", "list_scopes"))?;
-            scopes.extend(locations.iter().filter_map(location_scope));
-        }
+        let locations: Vec<Location> = self
+            .list_all("/locations", "locations", |l: &Location| {
+                l.id.value().map(|i| i.0)
+            })
+            .await
+            .map_err(|e| e.with_context("operation", "list_scopes"))?;
+        let level = self.config.scope_level;
+        let scopes: Vec<ScopeSnapshot> = orgs
+            .iter()
+            .filter_map(organization_scope)
+            .map(|s| receives_devices(s, level == ScopeLevel::Organization))
+            .chain(
+                locations
+                    .iter()
+                    .filter_map(location_scope)
+                    .map(|s| receives_devices(s, level == ScopeLevel::Location)),
+            )
+            .collect();
         Ok(scopes)
     }
 }
