@@ -27,6 +27,7 @@ const CLAIM_POLL: Duration = Duration::from_millis(100);
 pub(crate) struct AccessToken {
     pub(crate) secret: SecretString,
     pub(crate) generation: u64,
+    pub(crate) expires_at: DateTime<Utc>,
 }
 
 struct Cached {
@@ -149,10 +150,7 @@ impl TokenManager {
     /// Refreshes now if the token is due (hosts may call this on a timer, so an idle
     /// integration's grant is kept alive before it expires).
     pub(crate) async fn refresh_if_due(&self) -> Result<DateTime<Utc>> {
-        self.access_token().await?;
-        Ok(self
-            .expires_at()
-            .expect("a token was just obtained, so the cache is set"))
+        Ok(self.access_token().await?.expires_at)
     }
 
     /// The API refused `token` (HTTP 401): forget it so the next call refreshes. A refusal of
@@ -168,12 +166,6 @@ impl TokenManager {
         }
     }
 
-    /// When the cached access token expires.
-    pub(crate) fn expires_at(&self) -> Option<DateTime<Utc>> {
-        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        cache.as_ref().map(|c| c.expires_at)
-    }
-
     fn is_fresh(&self, expires_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
         now + self.refresh_before < expires_at
     }
@@ -185,6 +177,7 @@ impl TokenManager {
             .then(|| AccessToken {
                 secret: c.token.clone(),
                 generation: c.generation,
+                expires_at: c.expires_at,
             })
     }
 
@@ -198,6 +191,7 @@ impl TokenManager {
         AccessToken {
             secret: tokens.access_token.clone(),
             generation,
+            expires_at: tokens.expires_at,
         }
     }
 

@@ -125,8 +125,16 @@ impl NinjaOneProvider {
                 query.push(("after", a.to_string()));
             }
             let page: Vec<T> = self.get_array(&self.api.url(path, &query), what).await?;
-            let Some(last) = page.iter().filter_map(&id_of).max() else {
+            if page.is_empty() {
                 return Ok(all);
+            }
+            let Some(last) = page.iter().filter_map(&id_of).max() else {
+                return Err(Error::new(
+                    ErrorKind::Decode,
+                    format!(
+                        "NinjaOne returned {what} without usable ids; paging {path} cannot continue"
+                    ),
+                ));
             };
             if after.is_some_and(|a| last <= a) {
                 return Err(stuck_paging(path, last));
