@@ -162,6 +162,7 @@ impl<'a> Run<'a> {
             RunMode::Full => {
                 self.scope_sync().await?;
                 self.identity_changes(self.rekeys_since()).await?;
+                self.capture_checkpoint().await?;
                 self.walk(None).await?;
                 self.set_since_cursor_after_full_walk();
                 self.sweep().await
@@ -173,28 +174,19 @@ impl<'a> Run<'a> {
     async fn incremental(&mut self) -> std::result::Result<(), Abort> {
         let caps = self.provider.capabilities();
         self.scope_sync().await?;
-        if caps.list_changes {
-            // Without a usable checkpoint there are no deltas: a new window is opened (before
-            // the walk, so changes made during the walk come with the next run's deltas) and
-            // everything is walked once. Otherwise every later run would fall back again, or,
-            // for a first run, ingest nothing but changes from now on.
-            let open_window = match self.record.cursor.clone() {
-                None => true,
-                Some(checkpoint) => match self.changes(Some(checkpoint)).await {
-                    Ok(()) => return self.retry_failed().await,
-                    Err(Abort::Failed(e)) if e.kind() == ErrorKind::CursorExpired => {
-                        tracing::info!(error = %e, "delta window expired; restarting it and walking everything");
-                        true
-                    }
-                    Err(Abort::Failed(e)) if e.kind() == ErrorKind::Unsupported => {
-                        tracing::info!(error = %e, "no deltas; falling back to a full walk");
-                        false
-                    }
-                    Err(other) => return Err(other),
-                },
-            };
-            if open_window {
-                self.changes(None).await?;
+        // Without a usable checkpoint there is no window to read: walk fully; the walk captures
+        // the change log's head first, so the next incremental run reads from there.
+        if caps.list_changes
+            && let Some(checkpoint) = self.record.cursor.clone()
+        {
+            match self.changes(Some(checkpoint)).await {
+                Ok(()) => return self.retry_failed().await,
+                Err(Abort::Failed(e))
+                    if matches!(e.kind(), ErrorKind::CursorExpired | ErrorKind::Unsupported) =>
+                {
+                    tracing::info!(error = %e, "delta window unusable; falling back to a full walk");
+                }
+                Err(other) => return Err(other),
             }
         } else if caps.list_devices_since
             && let Some(checkpoint) = self.stored_checkpoint()
@@ -213,9 +205,31 @@ impl<'a> Run<'a> {
         // No deltas (or no checkpoint yet): a full walk with diffing, which may sweep.
         self.report.fell_back_to_full = true;
         self.identity_changes(self.rekeys_since()).await?;
+        self.capture_checkpoint().await?;
         self.walk(None).await?;
         self.set_since_cursor_after_full_walk();
         self.sweep().await
+    }
+
+    /// Before a full walk of a provider with deltas: asks for the current head of its change
+    /// log (`ChangesRequest` without a checkpoint = "start now"), to be stored as the cursor once
+    /// the walk completes. Taken before the walk, so changes made during it are read again by
+    /// the next incremental run rather than lost.
+    async fn capture_checkpoint(&mut self) -> std::result::Result<(), Abort> {
+        if !self.provider.capabilities().list_changes {
+            return Ok(());
+        }
+        match self
+            .provider
+            .list_changes_page(&ChangesRequest::new(None))
+            .await
+        {
+            Ok(page) => self.new_cursor(page.checkpoint),
+            Err(e) if e.kind().is_auth() => return Err(Abort::Failed(e)),
+            // Not fatal: the walk is still worth doing; the next incremental walks again.
+            Err(e) => self.error(None, &e),
+        }
+        Ok(())
     }
 
     /// The stored `since` checkpoint (the newest last-seen time of the last complete window).

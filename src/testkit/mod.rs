@@ -3,6 +3,8 @@
 //! simulators of the providers' HTTP APIs.
 
 mod fleet;
+#[cfg(all(feature = "ninjaone", feature = "testkit"))]
+pub mod ninjaone;
 mod scripted;
 #[cfg(all(feature = "tactical", feature = "testkit"))]
 pub mod tactical;
@@ -10,6 +12,8 @@ pub mod tactical;
 pub mod tanium;
 
 pub use fleet::{fleet_epoch, generate_device, generate_fleet};
+#[cfg(all(feature = "ninjaone", feature = "testkit"))]
+pub use ninjaone::{NinjaOneSim, SimFault, SimFleet};
 pub use scripted::{ScriptedFault, ScriptedProvider};
 #[cfg(all(feature = "tactical", feature = "testkit"))]
 pub use tactical::{TacticalSim, TacticalSimBuilder};

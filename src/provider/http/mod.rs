@@ -11,17 +11,20 @@
 //!   bodies: an HTML login page is reported as such.
 //! - [`redact_url`]: URLs as they may appear in errors and traces.
 //! - [`constant_time_eq`]: comparing shared secrets without a timing side channel.
+//! - [`RateLimiter`]: a client-side request budget that a 429's `Retry-After` can pause.
 //!
 //! Secrets never reach this layer's messages: adapters put them in headers marked sensitive,
 //! and errors carry statuses, redacted URLs and short body snippets only.
 
 mod compare;
+mod limit;
 mod options;
 mod redact;
 mod response;
 mod retry;
 
 pub use compare::constant_time_eq;
+pub use limit::{RateLimit, RateLimiter};
 pub use options::{ClientOptions, check_url, is_loopback};
 pub use redact::{redact_url, redact_url_str};
 pub use response::{HttpResponse, is_login_location, kind_for_status, send, transport_error};
