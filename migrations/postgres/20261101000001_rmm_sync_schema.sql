@@ -193,6 +193,11 @@ CREATE TABLE IF NOT EXISTS server_assets (
     FOREIGN KEY (tenant, asset_id) REFERENCES assets (tenant, asset_id) ON DELETE CASCADE
 );
 ALTER TABLE workstation_assets
+    ADD COLUMN IF NOT EXISTS os_type varchar(255),
+    ADD COLUMN IF NOT EXISTS os_version varchar(255),
+    ADD COLUMN IF NOT EXISTS cpu_model varchar(255),
+    ADD COLUMN IF NOT EXISTS cpu_cores integer,
+    ADD COLUMN IF NOT EXISTS ram_gb double precision,
     ADD COLUMN IF NOT EXISTS agent_version varchar(255),
     ADD COLUMN IF NOT EXISTS antivirus_status varchar(50),
     ADD COLUMN IF NOT EXISTS antivirus_product varchar(255),
@@ -213,6 +218,11 @@ ALTER TABLE workstation_assets
     ADD COLUMN IF NOT EXISTS pending_software_patches integer,
     ADD COLUMN IF NOT EXISTS updated_at timestamptz NOT NULL DEFAULT now();
 ALTER TABLE server_assets
+    ADD COLUMN IF NOT EXISTS os_type varchar(255),
+    ADD COLUMN IF NOT EXISTS os_version varchar(255),
+    ADD COLUMN IF NOT EXISTS cpu_model varchar(255),
+    ADD COLUMN IF NOT EXISTS cpu_cores integer,
+    ADD COLUMN IF NOT EXISTS ram_gb double precision,
     ADD COLUMN IF NOT EXISTS agent_version varchar(255),
     ADD COLUMN IF NOT EXISTS antivirus_status varchar(50),
     ADD COLUMN IF NOT EXISTS antivirus_product varchar(255),
