@@ -143,9 +143,10 @@ impl<'a> Plan<'a> {
     }
 }
 
-pub(super) async fn apply(pool: &PgPool, tenant: TenantId, writes: &[DeviceWrite]) -> Result<()> {
+/// Applies the batch; returns how many assets it inserted.
+pub(super) async fn apply(pool: &PgPool, tenant: TenantId, writes: &[DeviceWrite]) -> Result<u64> {
     if writes.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let plan = Plan::new(writes);
     let t = *tenant.as_uuid();
@@ -196,7 +197,8 @@ pub(super) async fn apply(pool: &PgPool, tenant: TenantId, writes: &[DeviceWrite
             .map_err(ctx("apply (upsert mappings)"))?;
     }
     identifiers::replace(&mut tx, t, &plan.updates.asset_id, &plan.identifiers).await?;
-    tx.commit().await.map_err(ctx("apply (commit)"))
+    tx.commit().await.map_err(ctx("apply (commit)"))?;
+    Ok(plan.inserts.len() as u64)
 }
 
 /// Names the first update that did not match: its asset is gone (`NotFound`) or was changed

@@ -2,6 +2,10 @@
 //! trip. Each record kind comes back as rows of one wide `UNION ALL`: a tag column, then a
 //! mapping block, an asset block, an extension block and a scope block, of which each row fills
 //! the blocks of its kind (the others are NULL, which costs a few bytes per row).
+//!
+//! Key sets are compared with `= ANY(ARRAY(subquery))` rather than `IN (subquery)`: the
+//! planner then probes the primary-key and lookup indexes instead of hashing a sequential scan
+//! of the whole table, which it otherwise picks when a batch is a sizeable share of the table.
 
 use std::sync::LazyLock;
 
@@ -15,7 +19,7 @@ use super::rows::{
 };
 use crate::error::Result;
 use crate::model::{ExternalDeviceId, TenantId};
-use crate::store::{Correlation, CorrelationQuery};
+use crate::store::{Correlation, CorrelationQuery, MappingRecord};
 
 const MAPPING_NULLS: [&str; MAPPING_WIDTH] = [
     "uuid",
@@ -120,6 +124,20 @@ static CORRELATE_SQL: LazyLock<String> = LazyLock::new(|| {
     suppressed_m[SUPPRESSED_AT - MAPPING_AT] = "d.external_entity_id::text".into();
     let suppressed_m = suppressed_m.join(", ");
     let ext = EXTENSION_SELECT.as_str();
+    // A candidate mapping that is also one of the batch's own mappings (the common case: a
+    // device's own asset is its adoption candidate too) comes back as its id only ('C').
+    let candidate_m = MAPPING_COLUMNS
+        .split(", ")
+        .enumerate()
+        .map(|(i, c)| {
+            if i == 0 {
+                c.to_owned()
+            } else {
+                format!("CASE WHEN m.dup THEN NULL ELSE {c} END")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
         "WITH own AS MATERIALIZED (
             SELECT * FROM tenant_external_entity_mappings
@@ -142,15 +160,18 @@ static CORRELATE_SQL: LazyLock<String> = LazyLock::new(|| {
         )
         SELECT 'm', {MAPPING_COLUMNS}, {a0}, {e0}, {s0} FROM own m
         UNION ALL
-        SELECT 'c', {MAPPING_COLUMNS}, {a0}, {e0}, {s0}
-        FROM tenant_external_entity_mappings m
-        WHERE m.tenant = $1 AND m.alga_entity_type = 'asset' AND m.integration_type = $3
-          AND m.integration_id IS NOT NULL
-          AND m.alga_entity_id IN (SELECT asset_id::text FROM candidates)
+        SELECT CASE WHEN m.dup THEN 'C' ELSE 'c' END, {candidate_m}, {a0}, {e0}, {s0}
+        FROM (
+            SELECT c.*, c.id IN (SELECT id FROM own) AS dup
+            FROM tenant_external_entity_mappings c
+            WHERE c.tenant = $1 AND c.alga_entity_type = 'asset' AND c.integration_type = $3
+              AND c.integration_id IS NOT NULL
+              AND c.alga_entity_id = ANY(ARRAY(SELECT asset_id::text FROM candidates))
+        ) m
         UNION ALL
         SELECT 'a', {m0}, {ASSET_COLUMNS}, {ext}, {s0}
         FROM {ASSET_FROM}
-        WHERE a.tenant = $1 AND a.asset_id IN (SELECT asset_id FROM wanted)
+        WHERE a.tenant = $1 AND a.asset_id = ANY(ARRAY(SELECT asset_id FROM wanted))
         UNION ALL
         SELECT 's', {m0}, {a0}, {e0}, {SCOPE_COLUMNS}
         FROM rmm_organization_mappings o
@@ -170,6 +191,7 @@ pub(super) async fn correlate(
     let ids: Vec<&str> = q.external_ids.iter().map(|d| d.as_str()).collect();
     let scopes: Vec<&str> = q.scope_ids.iter().map(|s| s.as_str()).collect();
     let (kinds, values) = identity_keys(q);
+    let t0 = std::time::Instant::now();
     let rows: Vec<PgRow> = sqlx::query(CORRELATE_SQL.as_str())
         .bind(tenant.as_uuid())
         .bind(q.integration_id.as_uuid())
@@ -181,7 +203,9 @@ pub(super) async fn correlate(
         .fetch_all(pool)
         .await
         .map_err(ctx("correlate"))?;
+    let t1 = t0.elapsed();
     let mut c = Correlation::default();
+    let mut own_candidates = Vec::new();
     for row in &rows {
         let tag: &str = Cols::new(row, 0).next()?;
         match tag {
@@ -189,6 +213,7 @@ pub(super) async fn correlate(
             "c" => c
                 .candidate_mappings
                 .push(rows::mapping(&mut Cols::new(row, MAPPING_AT))?),
+            "C" => own_candidates.push(Cols::new(row, MAPPING_AT).next::<uuid::Uuid>()?),
             "a" => c.assets.push(rows::asset(&mut Cols::new(row, ASSET_AT))?),
             "s" => c.scopes.push(rows::scope(&mut Cols::new(row, SCOPE_AT))?),
             _ => c.suppressed.push(ExternalDeviceId::new(
@@ -196,8 +221,18 @@ pub(super) async fn correlate(
             )),
         }
     }
+    if !own_candidates.is_empty() {
+        let by_id: std::collections::HashMap<uuid::Uuid, &MappingRecord> =
+            c.mappings.iter().map(|m| (*m.id.as_uuid(), m)).collect();
+        let own: Vec<MappingRecord> = own_candidates
+            .iter()
+            .filter_map(|id| by_id.get(id).map(|m| (*m).clone()))
+            .collect();
+        c.candidate_mappings.extend(own);
+    }
     // Deterministic order, like the in-memory store.
     c.assets.sort_by_key(|a| a.asset_id);
+    if std::env::var_os("RMM_PROF").is_some() { eprintln!("PROF fetch={:?} decode={:?}", t1, t0.elapsed() - t1); }
     Ok(c)
 }
 

@@ -15,8 +15,10 @@ mod identifiers;
 mod integrations;
 mod rows;
 mod scopes;
+mod statistics;
 
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -45,6 +47,7 @@ pub struct PostgresStore {
     pool: PgPool,
     /// The connection URL with any password masked, for `Debug`.
     display: String,
+    statistics: Arc<statistics::Statistics>,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -68,6 +71,7 @@ impl PostgresStore {
         let store = Self {
             pool,
             display: connect::redact_url(url),
+            statistics: Arc::default(),
         };
         store.migrate().await?;
         Ok(store)
@@ -87,7 +91,11 @@ impl PostgresStore {
             options.get_port(),
             options.get_database().unwrap_or("")
         );
-        Self { pool, display }
+        Self {
+            pool,
+            display,
+            statistics: Arc::default(),
+        }
     }
 
     /// Applies the embedded migrations that are not applied yet (idempotent; concurrent callers
@@ -206,7 +214,9 @@ impl AssetStore for PostgresStore {
     }
 
     async fn apply(&self, tenant: TenantId, writes: &[DeviceWrite]) -> Result<()> {
-        apply::apply(&self.pool, tenant, writes).await
+        let inserted = apply::apply(&self.pool, tenant, writes).await?;
+        self.statistics.after_insert(&self.pool, inserted).await;
+        Ok(())
     }
 
     async fn live_device_ids(

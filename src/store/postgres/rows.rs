@@ -72,12 +72,14 @@ pub(super) static EXTENSION_SELECT: LazyLock<String> = LazyLock::new(|| {
 });
 pub(super) const EXTENSION_WIDTH: usize = 22;
 
-/// `assets a` with its extension row joined.
+/// `assets a` with its extension row joined. Each extension table is probed only for assets
+/// of its type: the type test is a one-time filter inside the fenced (`OFFSET 0`) lateral
+/// subquery, so the other table's index is not touched.
 pub(super) const ASSET_FROM: &str = "assets a \
-    LEFT JOIN workstation_assets w ON w.tenant = a.tenant AND w.asset_id = a.asset_id \
-        AND a.asset_type = 'workstation' \
-    LEFT JOIN server_assets s ON s.tenant = a.tenant AND s.asset_id = a.asset_id \
-        AND a.asset_type = 'server'";
+    LEFT JOIN LATERAL (SELECT * FROM workstation_assets w0 WHERE a.asset_type = 'workstation' \
+        AND w0.tenant = a.tenant AND w0.asset_id = a.asset_id OFFSET 0) w ON true \
+    LEFT JOIN LATERAL (SELECT * FROM server_assets s0 WHERE a.asset_type = 'server' \
+        AND s0.tenant = a.tenant AND s0.asset_id = a.asset_id OFFSET 0) s ON true";
 
 /// A scope row (`rmm_organization_mappings` aliased `o`): 11 columns.
 pub(super) const SCOPE_COLUMNS: &str = "o.mapping_id, o.integration_id, \
