@@ -11,6 +11,28 @@ mod postgres {
     mod concurrency;
     mod crash;
     mod errors;
-    mod harness;
+    pub(crate) mod guarded;
+    pub(crate) mod harness;
     mod schema;
+}
+
+/// One test per conformance scenario, each on its own fresh database.
+mod conformance {
+    use crate::postgres::guarded::Guarded;
+
+    rmm_sync::conformance_tests!(match Guarded::create().await {
+        Some(store) => store,
+        None => return,
+    });
+
+    /// The whole suite on one shared database, as a host with one database runs it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn whole_suite_on_one_shared_database() {
+        let Some(store) = Guarded::create().await else {
+            return;
+        };
+        let report = rmm_sync::store::conformance::run_all(store).await;
+        assert!(report.is_success(), "{report}");
+        assert!(report.skipped.is_empty(), "{report}");
+    }
 }
