@@ -99,11 +99,9 @@ WHERE m.tenant = pick.tenant AND m.id = pick.id
 CREATE UNIQUE INDEX IF NOT EXISTS rmm_sync_mappings_device_uq
     ON tenant_external_entity_mappings (tenant, integration_id, external_entity_id)
     WHERE alga_entity_type = 'asset';
+-- Asset first: the same index answers "every mapping of these assets, any integration".
 CREATE UNIQUE INDEX IF NOT EXISTS rmm_sync_mappings_asset_uq
-    ON tenant_external_entity_mappings (tenant, integration_id, alga_entity_id)
-    WHERE alga_entity_type = 'asset';
-CREATE INDEX IF NOT EXISTS rmm_sync_mappings_asset_idx
-    ON tenant_external_entity_mappings (tenant, alga_entity_id)
+    ON tenant_external_entity_mappings (tenant, alga_entity_id, integration_id)
     WHERE alga_entity_type = 'asset';
 
 -- assets --------------------------------------------------------------------------------------
@@ -282,8 +280,9 @@ CREATE TABLE IF NOT EXISTS rmm_sync_asset_identifiers (
     asset_id uuid NOT NULL,
     kind char(1) NOT NULL,
     value text NOT NULL,
-    PRIMARY KEY (tenant, asset_id, kind, value),
-    FOREIGN KEY (tenant, asset_id) REFERENCES assets (tenant, asset_id) ON DELETE CASCADE
+    -- No foreign key: rows are written and deleted together with their asset, and a per-row
+    -- foreign-key check would cost more than the insert itself.
+    PRIMARY KEY (tenant, asset_id, kind, value)
 );
 CREATE INDEX IF NOT EXISTS rmm_sync_asset_identifiers_lookup
     ON rmm_sync_asset_identifiers (tenant, kind, value);

@@ -124,6 +124,7 @@ static CORRELATE_SQL: LazyLock<String> = LazyLock::new(|| {
     suppressed_m[SUPPRESSED_AT - MAPPING_AT] = "d.external_entity_id::text".into();
     let suppressed_m = suppressed_m.join(", ");
     let ext = EXTENSION_SELECT.as_str();
+    let asset_from = ASSET_FROM.replacen("assets a", "wanted a", 1);
     // A candidate mapping that is also one of the batch's own mappings (the common case: a
     // device's own asset is its adoption candidate too) comes back as its id only ('C').
     let candidate_m = MAPPING_COLUMNS
@@ -144,19 +145,33 @@ static CORRELATE_SQL: LazyLock<String> = LazyLock::new(|| {
             WHERE tenant = $1 AND integration_id = $2 AND alga_entity_type = 'asset'
               AND external_entity_id = ANY($4)
         ),
-        candidates AS MATERIALIZED (
-            SELECT asset_id FROM assets
+        -- Adoption candidates, fetched whole: in a re-sync they are the batch's own assets,
+        -- which then need no second lookup below.
+        by_rmm_id AS MATERIALIZED (
+            SELECT * FROM assets
             WHERE tenant = $1 AND rmm_provider = $3 AND rmm_device_id = ANY($4)
-            UNION
-            SELECT i.asset_id FROM rmm_sync_asset_identifiers i
+        ),
+        by_identity AS MATERIALIZED (
+            SELECT DISTINCT i.asset_id FROM rmm_sync_asset_identifiers i
             JOIN unnest($6::text[], $7::text[]) AS k(kind, value)
               ON i.kind = k.kind AND i.value = k.value
             WHERE i.tenant = $1
         ),
-        wanted AS (
+        candidates AS (
+            SELECT asset_id FROM by_rmm_id UNION SELECT asset_id FROM by_identity
+        ),
+        other_assets AS (
             SELECT alga_entity_id::uuid AS asset_id FROM own
             UNION
-            SELECT asset_id FROM candidates
+            SELECT asset_id FROM by_identity
+            EXCEPT
+            SELECT asset_id FROM by_rmm_id
+        ),
+        wanted AS (
+            SELECT * FROM by_rmm_id
+            UNION ALL
+            SELECT * FROM assets
+            WHERE tenant = $1 AND asset_id = ANY(ARRAY(SELECT asset_id FROM other_assets))
         )
         SELECT 'm', {MAPPING_COLUMNS}, {a0}, {e0}, {s0} FROM own m
         UNION ALL
@@ -167,11 +182,11 @@ static CORRELATE_SQL: LazyLock<String> = LazyLock::new(|| {
             WHERE c.tenant = $1 AND c.alga_entity_type = 'asset' AND c.integration_type = $3
               AND c.integration_id IS NOT NULL
               AND c.alga_entity_id = ANY(ARRAY(SELECT asset_id::text FROM candidates))
+            OFFSET 0 -- a fence: `dup` is computed once per row, not once per column
         ) m
         UNION ALL
         SELECT 'a', {m0}, {ASSET_COLUMNS}, {ext}, {s0}
-        FROM {ASSET_FROM}
-        WHERE a.tenant = $1 AND a.asset_id = ANY(ARRAY(SELECT asset_id FROM wanted))
+        FROM {asset_from}
         UNION ALL
         SELECT 's', {m0}, {a0}, {e0}, {SCOPE_COLUMNS}
         FROM rmm_organization_mappings o
@@ -191,7 +206,6 @@ pub(super) async fn correlate(
     let ids: Vec<&str> = q.external_ids.iter().map(|d| d.as_str()).collect();
     let scopes: Vec<&str> = q.scope_ids.iter().map(|s| s.as_str()).collect();
     let (kinds, values) = identity_keys(q);
-    let t0 = std::time::Instant::now();
     let rows: Vec<PgRow> = sqlx::query(CORRELATE_SQL.as_str())
         .bind(tenant.as_uuid())
         .bind(q.integration_id.as_uuid())
@@ -203,7 +217,6 @@ pub(super) async fn correlate(
         .fetch_all(pool)
         .await
         .map_err(ctx("correlate"))?;
-    let t1 = t0.elapsed();
     let mut c = Correlation::default();
     let mut own_candidates = Vec::new();
     for row in &rows {
@@ -232,7 +245,6 @@ pub(super) async fn correlate(
     }
     // Deterministic order, like the in-memory store.
     c.assets.sort_by_key(|a| a.asset_id);
-    if std::env::var_os("RMM_PROF").is_some() { eprintln!("PROF fetch={:?} decode={:?}", t1, t0.elapsed() - t1); }
     Ok(c)
 }
 
