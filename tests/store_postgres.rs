@@ -10,6 +10,7 @@ mod postgres {
     mod common;
     mod concurrency;
     mod crash;
+    mod differential;
     mod errors;
     pub(crate) mod guarded;
     pub(crate) mod harness;
