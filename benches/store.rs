@@ -4,6 +4,7 @@
 //!
 //! Needs a server: `RMM_SYNC_BENCH_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/test`); a throwaway database is created and dropped.
+#![allow(missing_docs)] // criterion's macros generate undocumented items
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,7 +44,13 @@ async fn fresh_tenant(store: &PostgresStore) -> (TenantId, IngestContext) {
     store.upsert_integration(tenant, &spec).await.unwrap();
     let (scopes, _) = generate_fleet(0, SCOPES, 1);
     store
-        .sync_scopes(tenant, spec.integration_id, &scopes, true, rmm_sync::ingest::now_micros())
+        .sync_scopes(
+            tenant,
+            spec.integration_id,
+            &scopes,
+            true,
+            rmm_sync::ingest::now_micros(),
+        )
         .await
         .unwrap();
     for s in &scopes {
@@ -51,7 +58,10 @@ async fn fresh_tenant(store: &PostgresStore) -> (TenantId, IngestContext) {
             client_id: Some(Some(ClientId::from_name("bench"))),
             auto_sync_assets: None,
         };
-        store.assign_scope(tenant, spec.integration_id, &s.id, &a).await.unwrap();
+        store
+            .assign_scope(tenant, spec.integration_id, &s.id, &a)
+            .await
+            .unwrap();
     }
     let ctx = IngestContext::new(tenant, spec.provider, spec.integration_id);
     (tenant, ctx)
@@ -66,8 +76,12 @@ fn bench(c: &mut Criterion) {
     let name = format!("rmm_sync_bench_{}", uuid::Uuid::new_v4().simple());
     let url = with_database(&admin, &name);
     let store = rt.block_on(async {
-        let mut conn = PgConnection::connect(&admin).await.expect("PostgreSQL admin URL");
-        conn.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
+        let mut conn = PgConnection::connect(&admin)
+            .await
+            .expect("PostgreSQL admin URL");
+        conn.execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .unwrap();
         Arc::new(PostgresStore::connect(&url).await.unwrap())
     });
     let engine = IngestionEngine::new(Arc::clone(&store) as Arc<dyn AssetStore>);

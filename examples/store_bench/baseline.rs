@@ -3,9 +3,7 @@
 //! mapping lookup, any-realm lookup, asset lookup, rmm-column lookup, client lookup, asset
 //! insert or update, extension upsert, mapping write. It never skips an unchanged device.
 
-use rmm_sync::model::{
-    DeviceSnapshot, ExtensionKind, ExtensionRow, OutcomeCounts, TenantId,
-};
+use rmm_sync::model::{DeviceSnapshot, ExtensionKind, ExtensionRow, OutcomeCounts, TenantId};
 use rmm_sync::store::IntegrationSpec;
 use sqlx::types::Json;
 use sqlx::{PgPool, Row};

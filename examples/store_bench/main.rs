@@ -91,7 +91,7 @@ fn parse_args() -> Result<Args, String> {
 /// every 20th device's OS build and last-seen time.
 fn device(i: u64, scenario: Scenario) -> DeviceSnapshot {
     let mut d = generate_device(i, SCOPES, SEED);
-    if scenario == Scenario::Changed5Pct && i % 20 == 0 {
+    if scenario == Scenario::Changed5Pct && i.is_multiple_of(20) {
         d.details.os_version = Reported::Value(format!("10.0.{}", 30_000 + i % 1000));
         d.last_seen_at = Reported::Value(fleet_epoch());
     }
@@ -99,7 +99,9 @@ fn device(i: u64, scenario: Scenario) -> DeviceSnapshot {
 }
 
 fn tenant() -> TenantId {
-    TenantId::from_uuid(uuid::Uuid::from_u128(0xbe7c_0000_0000_4000_8000_0000_0000_0001))
+    TenantId::from_uuid(uuid::Uuid::from_u128(
+        0xbe7c_0000_0000_4000_8000_0000_0000_0001,
+    ))
 }
 
 fn spec() -> IntegrationSpec {
@@ -115,7 +117,10 @@ fn spec() -> IntegrationSpec {
 /// Integration, scopes, and every scope mapped to a client.
 async fn prepare(store: &dyn AssetStore) {
     let spec = spec();
-    store.upsert_integration(tenant(), &spec).await.expect("integration");
+    store
+        .upsert_integration(tenant(), &spec)
+        .await
+        .expect("integration");
     let (scopes, _) = generate_fleet(0, SCOPES, SEED);
     store
         .sync_scopes(tenant(), spec.integration_id, &scopes, true, fleet_epoch())
@@ -137,6 +142,9 @@ async fn prepare(store: &dyn AssetStore) {
             .expect("assign");
     }
 }
+
+/// Drops the benchmark database at the end.
+type Cleanup = Option<Box<dyn FnOnce()>>;
 
 /// What drives one batch into the store.
 enum Driver {
@@ -186,6 +194,35 @@ fn peak_rss_mib() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// CPU seconds used so far by this process and by the PostgreSQL backends serving `database`
+/// (Linux `/proc`; zeros elsewhere). Lets a run on a busy machine say how much CPU the work
+/// itself took, whatever else was running.
+fn cpu_seconds(database: Option<&str>) -> (f64, f64) {
+    fn ticks(stat: &str) -> u64 {
+        // Fields after the parenthesised command: utime and stime are the 12th and 13th.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        n(11) + n(12)
+    }
+    const TICKS_PER_SECOND: f64 = 100.0;
+    let own = ticks(&std::fs::read_to_string("/proc/self/stat").unwrap_or_default());
+    let mut server = 0;
+    if let (Some(db), Ok(dir)) = (database, std::fs::read_dir("/proc")) {
+        for entry in dir.flatten() {
+            let path = entry.path();
+            let cmd = std::fs::read_to_string(path.join("cmdline")).unwrap_or_default();
+            if cmd.starts_with("postgres: ") && cmd.contains(db) {
+                server += ticks(&std::fs::read_to_string(path.join("stat")).unwrap_or_default());
+            }
+        }
+    }
+    (
+        own as f64 / TICKS_PER_SECOND,
+        server as f64 / TICKS_PER_SECOND,
+    )
+}
+
 /// Resets the peak-RSS counter so setup does not count (Linux only; harmless elsewhere).
 fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
@@ -200,21 +237,27 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let (driver, cleanup): (Driver, Option<Box<dyn FnOnce()>>) = match args.store.as_str() {
+    // `setup` loads the fleet the re-sync scenarios start from (always through the engine, so
+    // the baseline's re-sync meets the same rows); `driver` is what is measured.
+    let mut database: Option<String> = None;
+    let (setup, driver, cleanup): (Driver, Driver, Cleanup) = match args.store.as_str() {
         "memory" if !args.baseline => {
             let store: Arc<dyn AssetStore> = Arc::new(InMemoryStore::new());
             prepare(store.as_ref()).await;
-            (Driver::Engine(IngestionEngine::new(store)), None)
+            let engine = IngestionEngine::new(store);
+            (Driver::Engine(engine.clone()), Driver::Engine(engine), None)
         }
         #[cfg(feature = "postgres")]
         "postgres" => {
             let db = pg::BenchDb::create(&args.url).await;
+            database = Some(db.name().to_owned());
             let store = Arc::new(
                 rmm_sync::store::postgres::PostgresStore::connect(&db.url)
                     .await
                     .expect("connect"),
             );
             prepare(store.as_ref()).await;
+            let engine = IngestionEngine::new(Arc::clone(&store) as Arc<dyn AssetStore>);
             let driver = if args.baseline {
                 Driver::Baseline(baseline::Baseline::new(
                     store.pool().clone(),
@@ -222,9 +265,13 @@ async fn main() {
                     spec(),
                 ))
             } else {
-                Driver::Engine(IngestionEngine::new(store))
+                Driver::Engine(engine.clone())
             };
-            (driver, Some(Box::new(move || drop(db))))
+            (
+                Driver::Engine(engine),
+                driver,
+                Some(Box::new(move || drop(db))),
+            )
         }
         // An `sqlite` arm goes here (same shape as `postgres`, with SqliteStore).
         other => {
@@ -236,14 +283,18 @@ async fn main() {
         }
     };
     if args.scenario != Scenario::FirstLoad {
-        run(&driver, args.devices, Scenario::FirstLoad).await;
+        run(&setup, args.devices, Scenario::FirstLoad).await;
     }
     reset_peak_rss();
+    let cpu_before = cpu_seconds(database.as_deref());
     let (spent, counts) = run(&driver, args.devices, args.scenario).await;
+    let cpu_after = cpu_seconds(database.as_deref());
+    let (client_cpu, server_cpu) = (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1);
     let rate = args.devices as f64 / spent.as_secs_f64();
     println!(
         "store={} baseline={} scenario={:?} devices={} seconds={:.2} devices_per_sec={:.0} \
-         peak_rss_mib={:.1} created={} updated={} unchanged={} failed={}",
+         peak_rss_mib={:.1} created={} updated={} unchanged={} failed={} client_cpu_s={:.2} \
+         server_cpu_s={:.2} devices_per_cpu_s={:.0} load={}",
         args.store,
         args.baseline,
         args.scenario,
@@ -255,8 +306,16 @@ async fn main() {
         counts.updated,
         counts.unchanged,
         counts.failed,
+        client_cpu,
+        server_cpu,
+        args.devices as f64 / (client_cpu + server_cpu),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .next()
+            .unwrap_or("?"),
     );
-    drop(driver);
+    drop((setup, driver));
     if let Some(c) = cleanup {
         c();
     }

@@ -19,10 +19,29 @@ fn with_database(url: &str, db: &str) -> String {
 }
 
 impl BenchDb {
+    /// The database name (to find its server processes).
+    pub(crate) fn name(&self) -> &str {
+        if self.name.is_empty() {
+            self.url
+                .rsplit('/')
+                .next()
+                .unwrap_or("")
+                .split('?')
+                .next()
+                .unwrap_or("")
+        } else {
+            &self.name
+        }
+    }
+
     pub(crate) async fn create(admin: &str) -> BenchDb {
         if let Ok(url) = std::env::var("RMM_SYNC_BENCH_DB_URL") {
             // An existing database (profiling): neither created nor dropped.
-            return BenchDb { url, admin: admin.to_owned(), name: String::new() };
+            return BenchDb {
+                url,
+                admin: admin.to_owned(),
+                name: String::new(),
+            };
         }
         let mut c = PgConnection::connect(admin)
             .await

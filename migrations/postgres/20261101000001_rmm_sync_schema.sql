@@ -99,6 +99,10 @@ WHERE m.tenant = pick.tenant AND m.id = pick.id
 CREATE UNIQUE INDEX IF NOT EXISTS rmm_sync_mappings_device_uq
     ON tenant_external_entity_mappings (tenant, integration_id, external_entity_id)
     WHERE alga_entity_type = 'asset';
+-- Mark-and-sweep candidates: the live devices of one scope.
+CREATE INDEX IF NOT EXISTS rmm_sync_mappings_realm_idx
+    ON tenant_external_entity_mappings (tenant, integration_id, external_realm_id)
+    WHERE alga_entity_type = 'asset';
 -- Asset first: the same index answers "every mapping of these assets, any integration".
 CREATE UNIQUE INDEX IF NOT EXISTS rmm_sync_mappings_asset_uq
     ON tenant_external_entity_mappings (tenant, alga_entity_id, integration_id)

@@ -8,7 +8,9 @@ use rmm_sync::store::{AssetStore, ScopeAssignment};
 use sqlx::PgConnection;
 
 pub(crate) fn tenant() -> TenantId {
-    TenantId::from_uuid(uuid::Uuid::from_u128(0x7e57_0000_0000_4000_8000_0000_0000_0001))
+    TenantId::from_uuid(uuid::Uuid::from_u128(
+        0x7e57_0000_0000_4000_8000_0000_0000_0001,
+    ))
 }
 
 /// Creates the integration, syncs the scopes and maps every scope to one client.
@@ -18,9 +20,18 @@ pub(crate) async fn prepare(
     scopes: &[ScopeSnapshot],
 ) -> IntegrationId {
     let t = tenant();
-    store.upsert_integration(t, spec).await.expect("integration");
     store
-        .sync_scopes(t, spec.integration_id, scopes, true, rmm_sync::ingest::now_micros())
+        .upsert_integration(t, spec)
+        .await
+        .expect("integration");
+    store
+        .sync_scopes(
+            t,
+            spec.integration_id,
+            scopes,
+            true,
+            rmm_sync::ingest::now_micros(),
+        )
         .await
         .expect("scopes");
     for s in scopes {

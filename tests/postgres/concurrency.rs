@@ -92,13 +92,33 @@ async fn runs_of_different_integrations_overlap_without_blocking() {
     let barrier = Arc::new(Barrier::new(2));
     let a = Arc::new(provider("scripted-a", &barrier));
     let b = Arc::new(provider("scripted-b", &barrier));
-    let ia = prepare(&store, &a.inner.integration_spec("a"), &a.inner.list_scopes().await.unwrap()).await;
-    let ib = prepare(&store, &b.inner.integration_spec("b"), &b.inner.list_scopes().await.unwrap()).await;
-    let orch = SyncOrchestrator::new(store.clone());
+    let ia = prepare(
+        &store,
+        &a.inner.integration_spec("a"),
+        &a.inner.list_scopes().await.unwrap(),
+    )
+    .await;
+    let ib = prepare(
+        &store,
+        &b.inner.integration_spec("b"),
+        &b.inner.list_scopes().await.unwrap(),
+    )
+    .await;
+    let orch = SyncOrchestrator::new(Arc::clone(&store) as Arc<dyn AssetStore>);
     let runs = async {
         tokio::join!(
-            orch.run(tenant(), ia, a.clone(), RunRequest::full()),
-            orch.run(tenant(), ib, b.clone(), RunRequest::full()),
+            orch.run(
+                tenant(),
+                ia,
+                Arc::clone(&a) as Arc<dyn RmmProvider>,
+                RunRequest::full()
+            ),
+            orch.run(
+                tenant(),
+                ib,
+                Arc::clone(&b) as Arc<dyn RmmProvider>,
+                RunRequest::full()
+            ),
         )
     };
     // A deadlock between the two runs would hang here; fail instead.
@@ -130,14 +150,22 @@ async fn a_second_run_of_the_same_integration_is_refused_by_the_lease() {
     };
     assert!(store.try_acquire_lease(tenant(), id, &held).await.unwrap());
 
-    let orch = SyncOrchestrator::new(store.clone());
+    let orch = SyncOrchestrator::new(Arc::clone(&store) as Arc<dyn AssetStore>);
     let err: Error = orch
-        .run(tenant(), id, p.clone(), RunRequest::full())
+        .run(
+            tenant(),
+            id,
+            Arc::clone(&p) as Arc<dyn RmmProvider>,
+            RunRequest::full(),
+        )
         .await
         .expect_err("the lease is held");
     assert_eq!(err.kind(), ErrorKind::LeaseHeld, "{err}");
 
-    store.release_lease(tenant(), id, "another-worker").await.unwrap();
+    store
+        .release_lease(tenant(), id, "another-worker")
+        .await
+        .unwrap();
     let report = orch.run(tenant(), id, p, RunRequest::full()).await.unwrap();
     assert_eq!(report.counts.created, 20);
 }

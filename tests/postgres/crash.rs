@@ -44,8 +44,8 @@ async fn worker(url: String) {
         },
     );
     let spec = spec();
-    let ctx = IngestContext::new(tenant(), spec.provider.clone(), spec.integration_id)
-        .at(fleet_epoch());
+    let ctx =
+        IngestContext::new(tenant(), spec.provider.clone(), spec.integration_id).at(fleet_epoch());
     let (_, devices) = generate_fleet(DEVICES, 5, 7);
     for (i, chunk) in devices.chunks(BATCH).enumerate() {
         let r = engine.ingest(&ctx, chunk.to_vec()).await.expect("ingest");
@@ -82,7 +82,10 @@ fn run_worker(url: &str, abort_after: Option<usize>, kill_after: Option<usize>) 
         }
     }
     let status = child.wait().expect("wait for worker");
-    assert!(!status.success(), "the worker was meant to die, not to finish");
+    assert!(
+        !status.success(),
+        "the worker was meant to die, not to finish"
+    );
     reported
 }
 
@@ -95,7 +98,10 @@ async fn committed_rows(db: &TestDb) -> i64 {
     )
     .await;
     let distinct = count(&mut c, "SELECT count(DISTINCT rmm_device_id) FROM assets").await;
-    assert_eq!(assets, mappings, "every asset has its mapping and vice versa");
+    assert_eq!(
+        assets, mappings,
+        "every asset has its mapping and vice versa"
+    );
     assert_eq!(distinct, assets, "no device was written twice");
     assert_eq!(
         assets % BATCH as i64,

@@ -45,7 +45,12 @@ fn asset(provider: &str, device: &str, serial: Option<&str>) -> AssetRecord {
     }
 }
 
-fn mapping(a: &AssetRecord, provider: &str, integration: IntegrationId, device: &str) -> MappingRecord {
+fn mapping(
+    a: &AssetRecord,
+    provider: &str,
+    integration: IntegrationId,
+    device: &str,
+) -> MappingRecord {
     MappingRecord {
         id: MappingId::new_random(),
         provider: ProviderId::new(provider).unwrap(),
@@ -138,18 +143,33 @@ async fn correlate_matches_the_in_memory_store() {
             store.upsert_integration(tenant(), &spec).await.unwrap();
         }
         let scopes = [ScopeSnapshot::new("s1", "S1", ScopeKind::Site)];
-        store.sync_scopes(tenant(), i1, &scopes, true, now).await.unwrap();
+        store
+            .sync_scopes(tenant(), i1, &scopes, true, now)
+            .await
+            .unwrap();
         let assign = ScopeAssignment {
             client_id: Some(Some(ClientId::from_name("acme"))),
             auto_sync_assets: None,
         };
-        store.assign_scope(tenant(), i1, &"s1".into(), &assign).await.unwrap();
+        store
+            .assign_scope(tenant(), i1, &"s1".into(), &assign)
+            .await
+            .unwrap();
         store.apply(tenant(), &batch).await.unwrap();
-        store.apply(tenant(), std::slice::from_ref(&shared)).await.unwrap();
+        store
+            .apply(tenant(), std::slice::from_ref(&shared))
+            .await
+            .unwrap();
         // a2 carries d2's rmm columns but another integration maps it under another id: an
         // adoption candidate with a candidate mapping.
-        store.apply(tenant(), std::slice::from_ref(&unmapped)).await.unwrap();
-        store.set_suppressed(tenant(), i1, &"d3".into(), true).await.unwrap();
+        store
+            .apply(tenant(), std::slice::from_ref(&unmapped))
+            .await
+            .unwrap();
+        store
+            .set_suppressed(tenant(), i1, &"d3".into(), true)
+            .await
+            .unwrap();
     }
     let query = CorrelationQuery {
         provider: ProviderId::new("pp").unwrap(),
@@ -170,7 +190,12 @@ async fn correlate_matches_the_in_memory_store() {
     assert_eq!(found.suppressed, expected.suppressed);
     // The batch really exercised every section.
     assert_eq!(expected.mappings.len(), 1);
-    assert_eq!(expected.candidate_mappings.len(), 3, "{:?}", expected.candidate_mappings);
+    assert_eq!(
+        expected.candidate_mappings.len(),
+        3,
+        "{:?}",
+        expected.candidate_mappings
+    );
     assert_eq!(expected.assets.len(), 3);
     assert_eq!(expected.suppressed.len(), 1);
 }

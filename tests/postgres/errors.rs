@@ -3,12 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use rmm_sync::ErrorKind;
 use rmm_sync::ingest::{IngestContext, IngestionEngine};
 use rmm_sync::model::{DeviceKind, DeviceSnapshot, MappingId};
 use rmm_sync::store::postgres::PostgresStore;
 use rmm_sync::store::{AssetFilter, AssetStore, AssetWrite, DeviceWrite, ExtensionWrite};
 use rmm_sync::testkit::ScriptedProvider;
-use rmm_sync::ErrorKind;
 use sqlx::postgres::PgPoolOptions;
 
 use super::common::{connect, prepare, tenant};
@@ -22,20 +22,36 @@ async fn unique_violations_are_conflicts_and_roll_back_the_batch() {
     let store = connect(&db.url).await;
     let p = ScriptedProvider::new();
     let spec = p.integration_spec("dupes");
-    let id = prepare(&store, &spec, &[rmm_sync::model::ScopeSnapshot::new(
-        "s1",
-        "S1",
-        rmm_sync::model::ScopeKind::Organization,
-    )])
+    let id = prepare(
+        &store,
+        &spec,
+        &[rmm_sync::model::ScopeSnapshot::new(
+            "s1",
+            "S1",
+            rmm_sync::model::ScopeKind::Organization,
+        )],
+    )
     .await;
     let engine = IngestionEngine::new(Arc::clone(&store) as Arc<dyn AssetStore>);
     let ctx = IngestContext::new(tenant(), spec.provider.clone(), id);
     let r = engine
-        .ingest(&ctx, vec![DeviceSnapshot::new("d1", "s1", DeviceKind::Workstation, "pc")])
+        .ingest(
+            &ctx,
+            vec![DeviceSnapshot::new(
+                "d1",
+                "s1",
+                DeviceKind::Workstation,
+                "pc",
+            )],
+        )
         .await
         .unwrap();
     let asset_id = r.outcomes[0].asset_id.unwrap();
-    let existing = store.get_mapping(tenant(), id, &"d1".into()).await.unwrap().unwrap();
+    let existing = store
+        .get_mapping(tenant(), id, &"d1".into())
+        .await
+        .unwrap()
+        .unwrap();
     let asset = store.get_asset(tenant(), asset_id).await.unwrap().unwrap();
 
     // A second mapping row for the same device (new id): unique (tenant, integration, device).
@@ -57,7 +73,7 @@ async fn unique_violations_are_conflicts_and_roll_back_the_batch() {
     // Inserting an asset id that exists: primary key. The valid first write rolls back too.
     let mut renamed = asset.clone();
     renamed.name = "renamed".into();
-    renamed.updated_at = renamed.updated_at + chrono::Duration::seconds(1);
+    renamed.updated_at += chrono::Duration::seconds(1);
     let batch = [
         write(
             AssetWrite::Update {
@@ -68,7 +84,10 @@ async fn unique_violations_are_conflicts_and_roll_back_the_batch() {
         ),
         write(AssetWrite::Insert(asset.clone()), existing.clone()),
     ];
-    let err = store.apply(tenant(), &batch).await.expect_err("duplicate asset");
+    let err = store
+        .apply(tenant(), &batch)
+        .await
+        .expect_err("duplicate asset");
     assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
     let now = store.get_asset(tenant(), asset_id).await.unwrap().unwrap();
     assert_eq!(now.name, "pc", "the failed batch left nothing behind");
@@ -81,7 +100,10 @@ async fn unique_violations_are_conflicts_and_roll_back_the_batch() {
         },
         existing,
     )];
-    let err = store.apply(tenant(), &stale).await.expect_err("stale update");
+    let err = store
+        .apply(tenant(), &stale)
+        .await
+        .expect_err("stale update");
     assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
 }
 

@@ -7,15 +7,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rmm_sync::Result;
 use rmm_sync::model::{
-    AgentStatusThresholds, AssetId, ExtensionKind, ExtensionRow, ExternalDeviceId,
-    ExternalScopeId, IntegrationId, ScopeSnapshot, TenantId,
+    AgentStatusThresholds, AssetId, ExtensionKind, ExtensionRow, ExternalDeviceId, ExternalScopeId,
+    IntegrationId, ScopeSnapshot, TenantId,
 };
 use rmm_sync::store::postgres::PostgresStore;
 use rmm_sync::store::{
-    AssetFilter, AssetRecord, AssetStore, Correlation, CorrelationQuery, DeviceWrite,
-    FailedDevice, HostAssetUpdate, IntegrationRecord, IntegrationSpec, LeaseRequest,
-    MappingRecord, ScopeAssignment, ScopeRecord, ScopeSyncCounts, StoreCapabilities,
-    SyncStateUpdate,
+    AssetFilter, AssetRecord, AssetStore, Correlation, CorrelationQuery, DeviceWrite, FailedDevice,
+    HostAssetUpdate, IntegrationRecord, IntegrationSpec, LeaseRequest, MappingRecord,
+    ScopeAssignment, ScopeRecord, ScopeSyncCounts, StoreCapabilities, SyncStateUpdate,
 };
 use rmm_sync::sync::RunReport;
 use serde_json::{Map, Value};
@@ -43,16 +42,29 @@ impl AssetStore for Guarded {
     fn capabilities(&self) -> StoreCapabilities {
         self.store.capabilities()
     }
-    async fn upsert_integration(&self, t: TenantId, s: &IntegrationSpec) -> Result<IntegrationRecord> {
+    async fn upsert_integration(
+        &self,
+        t: TenantId,
+        s: &IntegrationSpec,
+    ) -> Result<IntegrationRecord> {
         self.store.upsert_integration(t, s).await
     }
-    async fn get_integration(&self, t: TenantId, i: IntegrationId) -> Result<Option<IntegrationRecord>> {
+    async fn get_integration(
+        &self,
+        t: TenantId,
+        i: IntegrationId,
+    ) -> Result<Option<IntegrationRecord>> {
         self.store.get_integration(t, i).await
     }
     async fn list_integrations(&self, t: TenantId) -> Result<Vec<IntegrationRecord>> {
         self.store.list_integrations(t).await
     }
-    async fn update_sync_state(&self, t: TenantId, i: IntegrationId, u: &SyncStateUpdate) -> Result<()> {
+    async fn update_sync_state(
+        &self,
+        t: TenantId,
+        i: IntegrationId,
+        u: &SyncStateUpdate,
+    ) -> Result<()> {
         self.store.update_sync_state(t, i, u).await
     }
     async fn merge_settings(
@@ -63,7 +75,12 @@ impl AssetStore for Guarded {
     ) -> Result<Map<String, Value>> {
         self.store.merge_settings(t, i, p).await
     }
-    async fn try_acquire_lease(&self, t: TenantId, i: IntegrationId, r: &LeaseRequest) -> Result<bool> {
+    async fn try_acquire_lease(
+        &self,
+        t: TenantId,
+        i: IntegrationId,
+        r: &LeaseRequest,
+    ) -> Result<bool> {
         self.store.try_acquire_lease(t, i, r).await
     }
     async fn release_lease(&self, t: TenantId, i: IntegrationId, h: &str) -> Result<()> {
@@ -122,7 +139,9 @@ impl AssetStore for Guarded {
         ok: &[ExternalDeviceId],
         now: DateTime<Utc>,
     ) -> Result<()> {
-        self.store.update_failed_devices(t, i, failed, ok, now).await
+        self.store
+            .update_failed_devices(t, i, failed, ok, now)
+            .await
     }
     async fn failed_devices(&self, t: TenantId, i: IntegrationId) -> Result<Vec<FailedDevice>> {
         self.store.failed_devices(t, i).await
@@ -142,7 +161,11 @@ impl AssetStore for Guarded {
     async fn list_assets(&self, t: TenantId, f: &AssetFilter) -> Result<Vec<AssetRecord>> {
         self.store.list_assets(t, f).await
     }
-    async fn extension_rows(&self, t: TenantId, a: AssetId) -> Result<Vec<(ExtensionKind, ExtensionRow)>> {
+    async fn extension_rows(
+        &self,
+        t: TenantId,
+        a: AssetId,
+    ) -> Result<Vec<(ExtensionKind, ExtensionRow)>> {
         self.store.extension_rows(t, a).await
     }
     async fn get_mapping(
@@ -168,7 +191,12 @@ impl AssetStore for Guarded {
     async fn record_run(&self, t: TenantId, r: &RunReport) -> Result<()> {
         self.store.record_run(t, r).await
     }
-    async fn recent_runs(&self, t: TenantId, i: IntegrationId, limit: usize) -> Result<Vec<RunReport>> {
+    async fn recent_runs(
+        &self,
+        t: TenantId,
+        i: IntegrationId,
+        limit: usize,
+    ) -> Result<Vec<RunReport>> {
         self.store.recent_runs(t, i, limit).await
     }
 }

@@ -16,7 +16,10 @@ pub(crate) fn with_database(url: &str, db: &str) -> String {
     let (scheme, rest) = url.split_once("://").expect("a URL with a scheme");
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
-    let query = tail.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+    let query = tail
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
     format!("{scheme}://{authority}/{db}{query}")
 }
 
@@ -57,7 +60,9 @@ impl TestDb {
 
     /// A plain connection to the test database, for assertions in SQL.
     pub(crate) async fn conn(&self) -> PgConnection {
-        PgConnection::connect(&self.url).await.expect("connect to the test database")
+        PgConnection::connect(&self.url)
+            .await
+            .expect("connect to the test database")
     }
 }
 

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use rmm_sync::ingest::{IngestContext, IngestionEngine};
+use rmm_sync::model::Outcome;
 use rmm_sync::model::{
     AssetId, DeviceKind, DeviceSnapshot, ExternalDeviceId, IntegrationId, ProviderId, Reported,
 };
-use rmm_sync::model::Outcome;
 use rmm_sync::store::{AssetStore, MappingStatus};
 use sqlx::Executor;
 
@@ -24,7 +24,11 @@ async fn connecting_twice_and_concurrently_migrates_once() {
     let again = connect(&db.url).await;
     again.migrate().await.expect("migrate is idempotent");
     let mut c = db.conn().await;
-    let applied = count(&mut c, "SELECT count(*) FROM _sqlx_migrations WHERE success").await;
+    let applied = count(
+        &mut c,
+        "SELECT count(*) FROM _sqlx_migrations WHERE success",
+    )
+    .await;
     let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
         .unwrap()
         .count() as i64;
@@ -141,7 +145,10 @@ async fn adopts_a_database_on_the_reference_schema() {
         .await
         .unwrap()
         .expect("the reference integration");
-    assert_eq!(record.settings.get("region").and_then(|v| v.as_str()), Some("eu"));
+    assert_eq!(
+        record.settings.get("region").and_then(|v| v.as_str()),
+        Some("eu")
+    );
     let asset_id = AssetId::from_uuid(ASSET.parse().unwrap());
     let asset = store.get_asset(tenant(), asset_id).await.unwrap().unwrap();
     assert_eq!(asset.extension.as_ref().unwrap().ram_gb, Some(16.0));

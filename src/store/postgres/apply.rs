@@ -10,8 +10,8 @@ use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::columns::{
-    ASSET_TARGETS, ASSET_UNNEST, AssetColumns, EXTENSION_UNNEST, ExtensionColumns,
-    MAPPING_UNNEST, MappingColumns,
+    ASSET_TARGETS, ASSET_UNNEST, AssetColumns, EXTENSION_UNNEST, ExtensionColumns, MAPPING_UNNEST,
+    MappingColumns,
 };
 use super::errors::ctx;
 use super::identifiers::{self, IdentifierColumns};
@@ -126,10 +126,7 @@ impl<'a> Plan<'a> {
                 }
             }
             for k in &w.extension.delete {
-                p.deletes
-                    .entry(*k)
-                    .or_default()
-                    .push(*w.asset_id.as_uuid());
+                p.deletes.entry(*k).or_default().push(*w.asset_id.as_uuid());
             }
             if let Some((k, row)) = &w.extension.upsert {
                 p.upserts
@@ -208,13 +205,14 @@ async fn stale_update_error(
     tenant: Uuid,
     updates: &AssetColumns<'_>,
 ) -> Error {
-    let current: Result<Vec<(Uuid, DateTime<Utc>)>> =
-        sqlx::query_as("SELECT asset_id, updated_at FROM assets WHERE tenant = $1 AND asset_id = ANY($2)")
-            .bind(tenant)
-            .bind(&updates.asset_id)
-            .fetch_all(&mut **tx)
-            .await
-            .map_err(ctx("apply (check stale updates)"));
+    let current: Result<Vec<(Uuid, DateTime<Utc>)>> = sqlx::query_as(
+        "SELECT asset_id, updated_at FROM assets WHERE tenant = $1 AND asset_id = ANY($2)",
+    )
+    .bind(tenant)
+    .bind(&updates.asset_id)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(ctx("apply (check stale updates)"));
     let current: HashMap<Uuid, DateTime<Utc>> = match current {
         Ok(rows) => rows.into_iter().collect(),
         Err(e) => return e,

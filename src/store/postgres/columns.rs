@@ -3,10 +3,10 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
+use sqlx::Postgres;
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
 use sqlx::types::Json;
-use sqlx::Postgres;
 use uuid::Uuid;
 
 use crate::model::{ExtensionRow, IdentityHints, StorageInfo};
@@ -63,7 +63,8 @@ impl<'a> AssetColumns<'a> {
         self.serial_number.push(a.serial_number.as_deref());
         self.status.push(&a.status);
         self.location.push(a.location.as_deref());
-        self.rmm_provider.push(a.rmm_provider.as_ref().map(|p| p.as_str()));
+        self.rmm_provider
+            .push(a.rmm_provider.as_ref().map(|p| p.as_str()));
         self.rmm_device_id.push(a.rmm_device_id.as_deref());
         self.rmm_organization_id
             .push(a.rmm_organization_id.as_deref());

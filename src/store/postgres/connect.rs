@@ -27,10 +27,7 @@ pub(super) fn connect_options(url: &str) -> Result<PgConnectOptions> {
     let options = PgConnectOptions::from_str(url).map_err(|_| {
         Error::invalid_config(
             "url",
-            format!(
-                "{} is not a valid PostgreSQL URL",
-                redact_url(url)
-            ),
+            format!("{} is not a valid PostgreSQL URL", redact_url(url)),
         )
     })?;
     Ok(options
@@ -67,7 +64,10 @@ pub(super) fn redact_url(url: &str) -> String {
             let query_free = strip_password_param(&rest[authority_end..]);
             format!("{scheme}://{masked}@{}{query_free}", &authority[at + 1..])
         }
-        None => format!("{scheme}://{authority}{}", strip_password_param(&rest[authority_end..])),
+        None => format!(
+            "{scheme}://{authority}{}",
+            strip_password_param(&rest[authority_end..])
+        ),
     }
 }
 
@@ -97,7 +97,10 @@ mod tests {
         assert_eq!(r, "postgres://app:***@db.example:5432/psa?sslmode=require");
         let r = redact_url("postgres://db/psa?user=app&password=s3cr3t");
         assert_eq!(r, "postgres://db/psa?user=app");
-        assert_eq!(redact_url("postgres://a:p@ss@h/db"), "postgres://a:***@h/db");
+        assert_eq!(
+            redact_url("postgres://a:p@ss@h/db"),
+            "postgres://a:***@h/db"
+        );
         assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
     }
 

@@ -222,7 +222,9 @@ pub(super) async fn correlate(
     for row in &rows {
         let tag: &str = Cols::new(row, 0).next()?;
         match tag {
-            "m" => c.mappings.push(rows::mapping(&mut Cols::new(row, MAPPING_AT))?),
+            "m" => c
+                .mappings
+                .push(rows::mapping(&mut Cols::new(row, MAPPING_AT))?),
             "c" => c
                 .candidate_mappings
                 .push(rows::mapping(&mut Cols::new(row, MAPPING_AT))?),

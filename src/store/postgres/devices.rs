@@ -238,7 +238,9 @@ pub(super) async fn list_assets(
     .fetch_all(pool)
     .await
     .map_err(ctx("list_assets"))?;
-    rows.iter().map(|r| rows::asset(&mut Cols::new(r, 0))).collect()
+    rows.iter()
+        .map(|r| rows::asset(&mut Cols::new(r, 0)))
+        .collect()
 }
 
 pub(super) async fn extension_rows(
@@ -289,7 +291,8 @@ pub(super) async fn get_mapping(
     .fetch_optional(pool)
     .await
     .map_err(ctx("get_mapping"))?;
-    row.map(|r| rows::mapping(&mut Cols::new(&r, 0))).transpose()
+    row.map(|r| rows::mapping(&mut Cols::new(&r, 0)))
+        .transpose()
 }
 
 pub(super) async fn update_asset(
@@ -338,8 +341,13 @@ pub(super) async fn update_asset(
             &identity.map(|j| j.0).unwrap_or_default(),
             serial.as_deref(),
         );
-        identifiers::replace(&mut tx, *tenant.as_uuid(), &[*asset.as_uuid()], &record_like)
-            .await?;
+        identifiers::replace(
+            &mut tx,
+            *tenant.as_uuid(),
+            &[*asset.as_uuid()],
+            &record_like,
+        )
+        .await?;
     }
     tx.commit().await.map_err(ctx("update_asset"))
 }

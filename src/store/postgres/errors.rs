@@ -56,7 +56,10 @@ fn classify(e: &sqlx::Error) -> (ErrorKind, String) {
             ErrorKind::Decode,
             format!("column {index} could not be decoded: {source}"),
         ),
-        sqlx::Error::Decode(d) => (ErrorKind::Decode, format!("a value could not be decoded: {d}")),
+        sqlx::Error::Decode(d) => (
+            ErrorKind::Decode,
+            format!("a value could not be decoded: {d}"),
+        ),
         sqlx::Error::Migrate(m) => (ErrorKind::Store, format!("migration failed: {m}")),
         sqlx::Error::Configuration(_) => (
             ErrorKind::InvalidConfig,

@@ -20,10 +20,19 @@ pub(super) struct IdentifierColumns {
 
 impl IdentifierColumns {
     pub(super) fn push_asset(&mut self, a: &AssetRecord) {
-        self.push_keys(*a.asset_id.as_uuid(), &a.identity, a.serial_number.as_deref());
+        self.push_keys(
+            *a.asset_id.as_uuid(),
+            &a.identity,
+            a.serial_number.as_deref(),
+        );
     }
 
-    pub(super) fn push_keys(&mut self, asset: Uuid, identity: &IdentityHints, serial: Option<&str>) {
+    pub(super) fn push_keys(
+        &mut self,
+        asset: Uuid,
+        identity: &IdentityHints,
+        serial: Option<&str>,
+    ) {
         let keys = identity_keys(identity, serial);
         for (kind, list) in [
             ("s", keys.serial_numbers),
@@ -47,12 +56,14 @@ pub(super) async fn replace(
     rows: &IdentifierColumns,
 ) -> Result<()> {
     if !replaced.is_empty() {
-        sqlx::query("DELETE FROM rmm_sync_asset_identifiers WHERE tenant = $1 AND asset_id = ANY($2)")
-            .bind(tenant)
-            .bind(replaced)
-            .execute(&mut **tx)
-            .await
-            .map_err(ctx("apply (clear identifiers)"))?;
+        sqlx::query(
+            "DELETE FROM rmm_sync_asset_identifiers WHERE tenant = $1 AND asset_id = ANY($2)",
+        )
+        .bind(tenant)
+        .bind(replaced)
+        .execute(&mut **tx)
+        .await
+        .map_err(ctx("apply (clear identifiers)"))?;
     }
     if !rows.asset_id.is_empty() {
         sqlx::query(

@@ -1,9 +1,9 @@
 //! `rmm_integrations`: integrations, run state, settings and the run lease.
 
 use serde_json::{Map, Value};
+use sqlx::PgPool;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
-use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::errors::ctx;

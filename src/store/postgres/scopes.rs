@@ -124,7 +124,9 @@ pub(super) async fn list(
     .fetch_all(pool)
     .await
     .map_err(ctx("list_scopes"))?;
-    rows.iter().map(|r| rows::scope(&mut Cols::new(r, 0))).collect()
+    rows.iter()
+        .map(|r| rows::scope(&mut Cols::new(r, 0)))
+        .collect()
 }
 
 pub(super) async fn assign(
