@@ -2,6 +2,8 @@
 //! same schema. Each device is its own transaction of 5–9 sequential statements: exact-realm
 //! mapping lookup, any-realm lookup, asset lookup, rmm-column lookup, client lookup, asset
 //! insert or update, extension upsert, mapping write. It never skips an unchanged device.
+//! The mapping lookups filter by `integration_id` (where the reference filters by provider) so
+//! they use this schema's indexes, as the reference's use its own: a fair comparison.
 
 use rmm_sync::model::{DeviceSnapshot, ExtensionKind, ExtensionRow, OutcomeCounts, TenantId};
 use rmm_sync::store::IntegrationSpec;
@@ -13,6 +15,9 @@ pub(crate) struct Baseline {
     pool: PgPool,
     tenant: Uuid,
     spec: IntegrationSpec,
+    /// Assets created, and the count at which to refresh planner statistics next: the same
+    /// schedule `PostgresStore` follows, so neither side runs on plans made for empty tables.
+    created: std::cell::Cell<(u64, u64)>,
 }
 
 const EXTENSION_COLUMNS: &str = "os_type, os_version, agent_version, \"current_user\", \
@@ -26,6 +31,7 @@ impl Baseline {
             pool,
             tenant: *tenant.as_uuid(),
             spec,
+            created: std::cell::Cell::new((0, 2_000)),
         }
     }
 
@@ -35,6 +41,20 @@ impl Baseline {
             counts.seen += 1;
             if created {
                 counts.created += 1;
+                let (n, next) = self.created.get();
+                let next = if n + 1 >= next {
+                    sqlx::query(
+                        "ANALYZE assets, tenant_external_entity_mappings, workstation_assets, \
+                         server_assets",
+                    )
+                    .execute(&self.pool)
+                    .await
+                    .expect("analyze");
+                    next * 2
+                } else {
+                    next
+                };
+                self.created.set((n + 1, next));
             } else {
                 counts.updated += 1;
             }
@@ -50,11 +70,11 @@ impl Baseline {
         // 1. mapping in the device's realm
         let mut mapping = sqlx::query(
             "SELECT id, alga_entity_id FROM tenant_external_entity_mappings
-             WHERE tenant = $1 AND integration_type = $2 AND alga_entity_type = 'asset'
+             WHERE tenant = $1 AND integration_id = $2 AND alga_entity_type = 'asset'
                AND external_entity_id = $3 AND external_realm_id = $4",
         )
         .bind(t)
-        .bind(provider)
+        .bind(self.spec.integration_id.as_uuid())
         .bind(d.external_id.as_str())
         .bind(d.scope_id.as_str())
         .fetch_optional(&mut *tx)
@@ -63,11 +83,11 @@ impl Baseline {
         if mapping.is_none() {
             mapping = sqlx::query(
                 "SELECT id, alga_entity_id FROM tenant_external_entity_mappings
-                 WHERE tenant = $1 AND integration_type = $2 AND alga_entity_type = 'asset'
+                 WHERE tenant = $1 AND integration_id = $2 AND alga_entity_type = 'asset'
                    AND external_entity_id = $3 ORDER BY last_synced_at DESC LIMIT 1",
             )
             .bind(t)
-            .bind(provider)
+            .bind(self.spec.integration_id.as_uuid())
             .bind(d.external_id.as_str())
             .fetch_optional(&mut *tx)
             .await?;

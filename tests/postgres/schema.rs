@@ -177,3 +177,54 @@ async fn adopts_a_database_on_the_reference_schema() {
         1
     );
 }
+
+#[tokio::test]
+async fn updated_at_is_maintained_for_other_writers_and_exact_for_ours() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = connect(&db.url).await;
+    let p = rmm_sync::testkit::ScriptedProvider::generated(1, 1, 5);
+    let spec = p.integration_spec("touch");
+    let scopes = rmm_sync::provider::ScopeSource::list_scopes(&p)
+        .await
+        .unwrap();
+    let id = super::common::prepare(&store, &spec, &scopes).await;
+    let engine = IngestionEngine::new(Arc::clone(&store) as Arc<dyn AssetStore>);
+    let ctx = IngestContext::new(tenant(), spec.provider.clone(), id);
+    let devices = p
+        .device_ids()
+        .iter()
+        .filter_map(|d| p.device(d.as_str()))
+        .collect();
+    let r = engine.ingest(&ctx, devices).await.unwrap();
+    let asset_id = r.outcomes[0].asset_id.unwrap();
+    let before = store.get_asset(tenant(), asset_id).await.unwrap().unwrap();
+
+    // A host writer that forgets updated_at still moves it (the engine then sees the edit).
+    let mut c = db.conn().await;
+    sqlx::query("UPDATE assets SET name = 'renamed by hand' WHERE asset_id = $1")
+        .bind(asset_id.as_uuid())
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let after = store.get_asset(tenant(), asset_id).await.unwrap().unwrap();
+    assert!(after.updated_at > before.updated_at, "{after:?}");
+
+    // rmm-sync's own writes keep exactly the time they set, even an unchanged one.
+    store
+        .update_asset(
+            tenant(),
+            asset_id,
+            &rmm_sync::store::HostAssetUpdate {
+                name: Some("again".into()),
+                ..Default::default()
+            },
+            after.updated_at,
+        )
+        .await
+        .unwrap();
+    let exact = store.get_asset(tenant(), asset_id).await.unwrap().unwrap();
+    assert_eq!(exact.updated_at, after.updated_at);
+    assert_eq!(exact.name, "again");
+}
