@@ -1,10 +1,12 @@
 //! Stable content fingerprints: equal fingerprint means "nothing to write".
 
+use std::borrow::Cow;
 use std::io::Write;
+use std::sync::OnceLock;
 
 use xxhash_rust::xxh3::Xxh3;
 
-use crate::model::{ClientId, DeviceSnapshot};
+use crate::model::{ClientId, DeviceSnapshot, Reported};
 
 /// Bumped whenever the fingerprint input changes shape, so old fingerprints simply mismatch
 /// (one extra write per device) instead of hiding a change.
@@ -13,16 +15,57 @@ const FINGERPRINT_VERSION: u8 = 1;
 /// The fingerprint of a snapshot as it would be applied with `client`: 32 hex digits of a
 /// 128-bit xxh3 over the snapshot's canonical JSON (map keys sorted) and the client.
 pub fn fingerprint(snapshot: &DeviceSnapshot, client: Option<ClientId>) -> String {
+    let snapshot = canonical(snapshot);
     let mut hasher = HashWriter(Xxh3::new());
     hasher.0.update(&[FINGERPRINT_VERSION]);
-    // serde_json writes maps of a BTreeMap-backed `Map` in key order, so the encoding is
-    // canonical; writing into the hasher avoids an intermediate buffer.
-    serde_json::to_writer(&mut hasher, snapshot).expect("snapshots always serialize");
+    // Writing into the hasher avoids an intermediate buffer.
+    serde_json::to_writer(&mut hasher, snapshot.as_ref()).expect("snapshots always serialize");
     match client {
         Some(c) => hasher.0.update(c.as_uuid().as_bytes()),
         None => hasher.0.update(&[0]),
     }
     format!("{:032x}", hasher.0.digest128())
+}
+
+/// The snapshot with every JSON object's keys sorted. serde_json keeps maps sorted unless its
+/// `preserve_order` feature is on, and any crate in the host's dependency graph may turn that
+/// on; then provider metadata would hash differently per key order, and stored fingerprints
+/// would stop matching. Sorting only the JSON-valued fields (struct fields keep their order)
+/// gives the same bytes either way, and costs nothing when maps are already sorted.
+fn canonical(snapshot: &DeviceSnapshot) -> Cow<'_, DeviceSnapshot> {
+    let d = &snapshot.details;
+    let has_json = snapshot.metadata.value().is_some_and(|m| !m.is_empty())
+        || d.system_info.value().is_some_and(|m| !m.is_empty())
+        || d.installed_software.value().is_some_and(|v| !v.is_empty());
+    if !has_json || !maps_keep_insertion_order() {
+        return Cow::Borrowed(snapshot);
+    }
+    let mut s = snapshot.clone();
+    let sort_map = |m: &mut serde_json::Map<String, serde_json::Value>| {
+        m.sort_keys();
+        m.values_mut().for_each(serde_json::Value::sort_all_objects);
+    };
+    if let Reported::Value(m) = &mut s.metadata {
+        sort_map(m);
+    }
+    if let Reported::Value(m) = &mut s.details.system_info {
+        sort_map(m);
+    }
+    if let Reported::Value(v) = &mut s.details.installed_software {
+        v.iter_mut().for_each(serde_json::Value::sort_all_objects);
+    }
+    Cow::Owned(s)
+}
+
+/// Whether serde_json maps iterate in insertion order (its `preserve_order` feature).
+fn maps_keep_insertion_order() -> bool {
+    static KEEPS: OnceLock<bool> = OnceLock::new();
+    *KEEPS.get_or_init(|| {
+        let mut m = serde_json::Map::new();
+        m.insert("b".into(), serde_json::Value::Null);
+        m.insert("a".into(), serde_json::Value::Null);
+        m.keys().next().is_some_and(|k| k == "b")
+    })
 }
 
 struct HashWriter(Xxh3);

@@ -464,12 +464,19 @@ fn plan_update(
             next.name = name.clone();
         }
         written.name = Some(name);
-        let serial = s.serial_number.merged(current.serial_number.as_ref());
+        // An absent field merges onto what the engine last wrote, not onto the stored value:
+        // merging onto a host edit would record the host's value as ours and let the next
+        // provider value overwrite it.
+        let serial = s
+            .serial_number
+            .merged(w.map_or(current.serial_number.as_ref(), |w| w.serial_number.as_ref()));
         if !edited(&current.serial_number, w.map(|w| &w.serial_number)) {
             next.serial_number = serial.clone();
         }
         written.serial_number = serial;
-        let location = s.location.merged(current.location.as_ref());
+        let location = s
+            .location
+            .merged(w.map_or(current.location.as_ref(), |w| w.location.as_ref()));
         if !edited(&current.location, w.map(|w| &w.location)) {
             next.location = location.clone();
         }

@@ -16,8 +16,12 @@
 mod capability;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "ninjaone")]
+pub mod ninjaone;
 mod paging;
 mod registry;
+#[cfg(feature = "tactical")]
+pub mod tactical;
 #[cfg(feature = "tanium")]
 pub mod tanium;
 

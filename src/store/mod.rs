@@ -3,7 +3,7 @@
 //! A store is deliberately "dumb": it answers one correlation query per batch with raw rows and
 //! applies one batch of [`DeviceWrite`]s atomically. Every decision (identity, diffing, host
 //! ownership, tombstones) is made once, in [`crate::ingest`], so all stores behave the same and
-//! the [conformance suite](crate::store::conformance) can prove it.
+//! the conformance suite (`store::conformance`, feature `conformance`) can prove it.
 
 use std::fmt::Debug;
 use std::sync::Arc;

@@ -233,6 +233,12 @@ impl SyncOrchestrator {
                 ),
             ));
         }
+        if !record.is_active {
+            return Err(Error::invalid_config(
+                "is_active",
+                format!("integration {integration} is not active; activate it before syncing"),
+            ));
+        }
         if request.mode == RunMode::Device && request.device.is_none() {
             return Err(Error::invalid_config(
                 "device",

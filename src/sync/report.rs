@@ -109,6 +109,10 @@ pub struct RunReport {
     /// Scopes whose listing did not complete (nothing in them was swept).
     #[serde(default)]
     pub scopes_incomplete: Vec<ExternalScopeId>,
+    /// Why nothing was swept in this run, when a complete listing was not enough (another
+    /// scope's listing failed, identity changes could not be fetched).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep_skipped: Option<String>,
     /// Sweeps held back by the circuit breaker.
     #[serde(default)]
     pub held_back_sweeps: Vec<HeldBackSweep>,

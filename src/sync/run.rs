@@ -44,6 +44,14 @@ pub(super) struct Run<'a> {
     /// The checkpoint to store if the run succeeds.
     pending_cursor: Option<String>,
     total_errors: u64,
+    /// `RunStarted` was emitted (exactly once per run, with the scope count when known).
+    run_started: bool,
+    /// Who holds the lease, and when it was last extended.
+    lease_holder: String,
+    lease_renewed_at: std::time::Instant,
+    /// Why this run must not sweep even complete scopes (a failed listing elsewhere may hide a
+    /// device that moved there; a failed identity-change fetch may hide a re-key).
+    no_sweep: Option<String>,
 }
 
 impl<'a> Run<'a> {
@@ -98,6 +106,7 @@ impl<'a> Run<'a> {
             held_back_sweeps: Vec::new(),
             agent_status_changes: 0,
             rekeyed: 0,
+            sweep_skipped: None,
             plan: request.dry_run.then(Default::default),
             fell_back_to_full: false,
         };
@@ -115,7 +124,11 @@ impl<'a> Run<'a> {
             whole_listing_complete: false,
             max_last_seen: None,
             pending_cursor: None,
+            lease_holder: lease.holder.clone(),
+            lease_renewed_at: std::time::Instant::now(),
+            no_sweep: None,
             total_errors: 0,
+            run_started: false,
         };
         let result = run.execute().await;
         let finished = run.finish(result).await;
@@ -130,10 +143,6 @@ impl<'a> Run<'a> {
     }
 
     async fn execute(&mut self) -> std::result::Result<(), Abort> {
-        self.orch.emit(SyncEvent::RunStarted {
-            mode: self.request.mode,
-            scopes: None,
-        });
         if !self.request.dry_run {
             self.state(SyncStateUpdate {
                 sync_status: Some(SyncStatus::Syncing),
@@ -142,12 +151,19 @@ impl<'a> Run<'a> {
             .await?;
         }
         match self.request.mode {
-            RunMode::Device => self.device_run().await,
-            RunMode::Scopes => self.scope_sync().await,
+            RunMode::Device => {
+                self.emit_run_started(None);
+                self.device_run().await
+            }
+            RunMode::Scopes => {
+                self.emit_run_started(None);
+                self.scope_sync().await
+            }
             RunMode::Full => {
                 self.scope_sync().await?;
-                self.identity_changes(self.record.last_sync_at).await?;
+                self.identity_changes(self.rekeys_since()).await?;
                 self.walk(None).await?;
+                self.set_since_cursor_after_full_walk();
                 self.sweep().await
             }
             RunMode::Incremental => self.incremental().await,
@@ -158,42 +174,82 @@ impl<'a> Run<'a> {
         let caps = self.provider.capabilities();
         self.scope_sync().await?;
         if caps.list_changes {
-            match self.changes().await {
-                Ok(()) => return self.retry_failed().await,
-                Err(Abort::Failed(e))
-                    if matches!(e.kind(), ErrorKind::CursorExpired | ErrorKind::Unsupported) =>
-                {
-                    tracing::info!(error = %e, "delta window unusable; falling back to a full walk");
-                }
-                Err(other) => return Err(other),
+            // Without a usable checkpoint there are no deltas: a new window is opened (before
+            // the walk, so changes made during the walk come with the next run's deltas) and
+            // everything is walked once. Otherwise every later run would fall back again, or,
+            // for a first run, ingest nothing but changes from now on.
+            let open_window = match self.record.cursor.clone() {
+                None => true,
+                Some(checkpoint) => match self.changes(Some(checkpoint)).await {
+                    Ok(()) => return self.retry_failed().await,
+                    Err(Abort::Failed(e)) if e.kind() == ErrorKind::CursorExpired => {
+                        tracing::info!(error = %e, "delta window expired; restarting it and walking everything");
+                        true
+                    }
+                    Err(Abort::Failed(e)) if e.kind() == ErrorKind::Unsupported => {
+                        tracing::info!(error = %e, "no deltas; falling back to a full walk");
+                        false
+                    }
+                    Err(other) => return Err(other),
+                },
+            };
+            if open_window {
+                self.changes(None).await?;
             }
         } else if caps.list_devices_since
-            && let Some(since) = self.cursor_time()
+            && let Some(checkpoint) = self.stored_checkpoint()
         {
+            let since = self.with_overlap(checkpoint);
             self.identity_changes(Some(since)).await?;
             self.walk(Some(since)).await?;
             if self.report.scopes_incomplete.is_empty() {
-                let next = self.max_last_seen.unwrap_or(since).max(since);
+                // Never behind the stored checkpoint: an empty window would otherwise walk it
+                // back by the overlap on every run.
+                let next = self.max_last_seen.map_or(checkpoint, |m| m.max(checkpoint));
                 self.new_cursor(Some(next.to_rfc3339()));
             }
             return self.retry_failed().await;
         }
         // No deltas (or no checkpoint yet): a full walk with diffing, which may sweep.
         self.report.fell_back_to_full = true;
-        self.identity_changes(self.record.last_sync_at).await?;
+        self.identity_changes(self.rekeys_since()).await?;
         self.walk(None).await?;
-        if caps.list_devices_since && self.report.scopes_incomplete.is_empty() {
-            let next = self.max_last_seen.unwrap_or(self.ctx.now);
-            self.new_cursor(Some(next.to_rfc3339()));
-        }
+        self.set_since_cursor_after_full_walk();
         self.sweep().await
     }
 
-    fn cursor_time(&self) -> Option<DateTime<Utc>> {
+    /// The stored `since` checkpoint (the newest last-seen time of the last complete window).
+    fn stored_checkpoint(&self) -> Option<DateTime<Utc>> {
         let raw = self.record.cursor.as_deref()?;
-        let t = DateTime::parse_from_rfc3339(raw).ok()?.with_timezone(&Utc);
-        let overlap = chrono::Duration::from_std(self.orch.options.incremental_overlap).ok()?;
-        Some(t - overlap)
+        Some(DateTime::parse_from_rfc3339(raw).ok()?.with_timezone(&Utc))
+    }
+
+    /// A checkpoint minus the overlap that absorbs clock skew between provider and us.
+    fn with_overlap(&self, checkpoint: DateTime<Utc>) -> DateTime<Utc> {
+        chrono::Duration::from_std(self.orch.options.incremental_overlap)
+            .ok()
+            .and_then(|overlap| checkpoint.checked_sub_signed(overlap))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    }
+
+    /// Where a full walk starts asking for identity changes: the start of the last complete
+    /// full walk, which applied every change before it. Not `last_sync_at`: that also moves on
+    /// runs that failed before applying any, and a change older than it would then be lost
+    /// (the re-keyed device created anew and its old asset swept).
+    fn rekeys_since(&self) -> Option<DateTime<Utc>> {
+        self.record.last_full_sync_at
+    }
+
+    /// After a complete full walk, a `since` provider's next incremental run starts from the
+    /// newest last-seen time the walk saw (the provider's clock, not ours).
+    fn set_since_cursor_after_full_walk(&mut self) {
+        let caps = self.provider.capabilities();
+        if caps.list_devices_since && !caps.list_changes && self.report.scopes_incomplete.is_empty()
+        {
+            let next = self.max_last_seen.unwrap_or(self.ctx.now);
+            let next = self.stored_checkpoint().map_or(next, |c| c.max(next));
+            self.new_cursor(Some(next.to_rfc3339()));
+        }
     }
 
     fn new_cursor(&mut self, cursor: Option<String>) {
@@ -233,7 +289,9 @@ impl<'a> Run<'a> {
             Err(e) if e.kind().is_auth() => return Err(Abort::Failed(e)),
             Err(e) => {
                 // Not fatal: without the re-keys, the listing still updates everything else.
+                // But a re-keyed device would now look new and its old id gone: no sweep.
                 self.error(None, &e);
+                self.no_sweep = Some(format!("identity changes could not be fetched: {e}"));
                 return Ok(());
             }
         };
@@ -286,10 +344,7 @@ impl<'a> Run<'a> {
         } else {
             vec![None]
         };
-        self.orch.emit(SyncEvent::RunStarted {
-            mode: self.request.mode,
-            scopes: caps.list_devices_per_scope.then_some(targets.len()),
-        });
+        self.emit_run_started(caps.list_devices_per_scope.then_some(targets.len()));
         for scope in targets {
             self.check_cancel()?;
             self.report.scopes_listed += 1;
@@ -356,8 +411,50 @@ impl<'a> Run<'a> {
             if self.request.cancel.is_cancelled() {
                 return Err(Abort::Cancelled);
             }
+            self.renew_lease().await?;
         }
         Ok(true)
+    }
+
+    /// Extends the lease once a third of its lifetime has passed, so a run longer than the TTL
+    /// keeps it. Losing it (it lapsed and another run took it) stops this run.
+    async fn renew_lease(&mut self) -> std::result::Result<(), Abort> {
+        let ttl = self.orch.options.lease_ttl;
+        if self.lease_renewed_at.elapsed() < ttl / 3 {
+            return Ok(());
+        }
+        let now = now_micros();
+        let request = LeaseRequest {
+            holder: self.lease_holder.clone(),
+            expires_at: now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(2)),
+            now,
+        };
+        let kept = self
+            .orch
+            .store
+            .try_acquire_lease(self.tenant, self.record.integration_id, &request)
+            .await
+            .map_err(Abort::Failed)?;
+        if !kept {
+            return Err(Abort::Failed(Error::new(
+                ErrorKind::LeaseHeld,
+                "the run lease lapsed and another run took it; this run stopped",
+            )));
+        }
+        self.lease_renewed_at = std::time::Instant::now();
+        Ok(())
+    }
+
+    /// Emits `RunStarted` unless it was emitted already: a walk knows its scope count only
+    /// after the scope sync, and an incremental run may fall back from deltas to a walk.
+    fn emit_run_started(&mut self, scopes: Option<usize>) {
+        if !self.run_started {
+            self.run_started = true;
+            self.orch.emit(SyncEvent::RunStarted {
+                mode: self.request.mode,
+                scopes,
+            });
+        }
     }
 
     fn provider_as_source(&self) -> Arc<dyn crate::provider::DeviceSnapshotSource> {
@@ -385,10 +482,12 @@ impl<'a> Run<'a> {
             .map_err(Abort::Failed)
     }
 
-    async fn changes(&mut self) -> std::result::Result<(), Abort> {
-        let mut request = ChangesRequest::new(self.record.cursor.clone());
+    /// One delta window from `checkpoint` (`None`: a window that starts now).
+    async fn changes(&mut self, checkpoint: Option<String>) -> std::result::Result<(), Abort> {
+        self.emit_run_started(None);
+        let mut request = ChangesRequest::new(checkpoint);
         request.page_size = self.orch.options.page_size;
-        let mut checkpoint = None;
+        let mut window_end = None;
         loop {
             self.check_cancel()?;
             let page = self
@@ -417,15 +516,15 @@ impl<'a> Run<'a> {
                 self.absorb(r);
             }
             if page.checkpoint.is_some() {
-                checkpoint = page.checkpoint;
+                window_end = page.checkpoint;
             }
             match page.next_cursor {
                 Some(c) => request = request.with_cursor(Some(c)),
                 None => break,
             }
         }
-        if checkpoint.is_some() {
-            self.new_cursor(checkpoint);
+        if window_end.is_some() {
+            self.new_cursor(window_end);
         }
         Ok(())
     }
@@ -492,6 +591,19 @@ impl<'a> Run<'a> {
     /// in this run are tombstoned, unless the circuit breaker holds the sweep back.
     async fn sweep(&mut self) -> std::result::Result<(), Abort> {
         if !self.provider.capabilities().deletion_detection {
+            return Ok(());
+        }
+        if self.no_sweep.is_none() && !self.report.scopes_incomplete.is_empty() {
+            // A device that moved into a scope whose listing failed was not seen anywhere; its
+            // old scope must not tombstone it. Complete scopes are swept on the next good run.
+            self.no_sweep = Some(format!(
+                "{} scope listing(s) did not complete",
+                self.report.scopes_incomplete.len()
+            ));
+        }
+        if let Some(reason) = &self.no_sweep {
+            tracing::warn!(reason = %reason, "no devices swept in this run");
+            self.report.sweep_skipped = Some(reason.clone());
             return Ok(());
         }
         let sweepable: Vec<ExternalScopeId> = if self.whole_listing_complete {
@@ -637,6 +749,14 @@ impl<'a> Run<'a> {
             }
         }
         let dry = self.request.dry_run;
+        let finished_ok = matches!(
+            self.report.status,
+            RunStatus::Completed | RunStatus::CompletedWithErrors
+        );
+        // Every scope was listed to its last page: a device not seen is gone from the provider.
+        let complete_full_listing = finished_ok
+            && (self.request.mode == RunMode::Full || self.report.fell_back_to_full)
+            && self.report.scopes_incomplete.is_empty();
         if !dry && self.report.status != RunStatus::Failed {
             // Time alone makes devices stale; every known device is re-evaluated every run.
             self.report.agent_status_changes = store
@@ -657,9 +777,12 @@ impl<'a> Run<'a> {
                 .collect();
             let failed_ids: HashSet<&ExternalDeviceId> =
                 self.failed.iter().map(|(id, _)| id).collect();
+            // Retried successfully, or gone from a complete listing: nothing left to retry.
             let succeeded: Vec<ExternalDeviceId> = previously
                 .into_iter()
-                .filter(|id| self.seen.contains(id) && !failed_ids.contains(id))
+                .filter(|id| {
+                    !failed_ids.contains(id) && (complete_full_listing || self.seen.contains(id))
+                })
                 .collect();
             store
                 .update_failed_devices(
@@ -692,9 +815,7 @@ impl<'a> Run<'a> {
                         (self.report.status == RunStatus::CompletedWithErrors)
                             .then(|| self.sync_error_text()),
                     );
-                    let walked_fully =
-                        self.request.mode == RunMode::Full || self.report.fell_back_to_full;
-                    if walked_fully && self.report.scopes_incomplete.is_empty() {
+                    if complete_full_listing {
                         update.last_full_sync_at = Some(self.report.started_at);
                     }
                     if self.request.mode == RunMode::Incremental {
@@ -722,6 +843,8 @@ impl<'a> Run<'a> {
             failed = self.report.counts.failed,
             "sync run finished"
         );
+        // A run that failed before it listed anything still opens with `RunStarted`.
+        self.emit_run_started(None);
         self.orch.emit(SyncEvent::RunFinished {
             report: Box::new(self.report.clone()),
         });

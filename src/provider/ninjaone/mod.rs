@@ -1,0 +1,1 @@
+//! The NinjaOne adapter (feature `ninjaone`). Work in progress (issue 6).

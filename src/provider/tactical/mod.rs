@@ -1,0 +1,1 @@
+//! The Tactical RMM adapter (feature `tactical`). Work in progress (issue 7).

@@ -1,1 +1,0 @@
-//! The public store conformance suite (feature `conformance`). Placeholder until filled.
