@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use anyhow::bail;
-use rmm_sync::provider::RmmProvider;
+use rmm_sync::ErrorKind;
+use rmm_sync::model::ProviderId;
+use rmm_sync::provider::{ProviderRegistry, RmmProvider};
 use rmm_sync::store::{AssetStore, IntegrationSpec};
 
 use crate::config::IntegrationConfig;
@@ -56,13 +58,20 @@ pub(crate) fn build_provider(cfg: &IntegrationConfig) -> anyhow::Result<Arc<dyn 
 fn build_tanium(
     cfg: &IntegrationConfig,
     token: String,
-    settings: serde_json::Map<String, serde_json::Value>,
+    mut settings: serde_json::Map<String, serde_json::Value>,
 ) -> anyhow::Result<Arc<dyn RmmProvider>> {
-    let _ = (token, settings);
-    bail!(UsageError(format!(
-        "integration {:?}: the Tanium adapter is not wired into the CLI yet",
-        cfg.id
-    )))
+    // The config file's common keys under the adapter's own names; the adapter rejects keys it
+    // does not know, naming them.
+    settings.insert("gateway_url".into(), cfg.url.clone().into());
+    settings.insert("api_token".into(), token.into());
+    let mut registry = ProviderRegistry::new();
+    rmm_sync::provider::tanium::register(&mut registry);
+    registry
+        .build(&ProviderId::TANIUM, &serde_json::Value::Object(settings))
+        .map_err(|e| match e.kind() {
+            ErrorKind::InvalidConfig => anyhow::Error::new(UsageError(format!("integration {:?}: {e}", cfg.id))),
+            _ => anyhow::Error::new(e),
+        })
 }
 
 /// The store row of a configured integration.
