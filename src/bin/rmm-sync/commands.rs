@@ -28,7 +28,9 @@ pub(crate) async fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
         Command::Scopes(ScopesCommand::Map(a)) => ctx.scopes_map(a).await,
         Command::Sync(a) => ctx.sync(a).await,
         Command::Status => ctx.status().await,
-        Command::Devices(DevicesCommand::List(a)) => ctx.devices_list(a.integration.as_deref()).await,
+        Command::Devices(DevicesCommand::List(a)) => {
+            ctx.devices_list(a.integration.as_deref()).await
+        }
     }
 }
 
@@ -46,7 +48,12 @@ impl<'a> Ctx<'a> {
         let store = wiring::open_store(&config.store)
             .await
             .with_context(|| format!("opening store {}", wiring::redact(&config.store)))?;
-        Ok(Self { cli, config, store, tenant })
+        Ok(Self {
+            cli,
+            config,
+            store,
+            tenant,
+        })
     }
 
     fn say(&self, line: impl AsRef<str>) {
@@ -56,7 +63,9 @@ impl<'a> Ctx<'a> {
     }
 
     async fn ensure_integration(&self, cfg: &IntegrationConfig) -> anyhow::Result<()> {
-        self.store.upsert_integration(self.tenant, &wiring::integration_spec(cfg)).await?;
+        self.store
+            .upsert_integration(self.tenant, &wiring::integration_spec(cfg))
+            .await?;
         Ok(())
     }
 
@@ -74,8 +83,13 @@ impl<'a> Ctx<'a> {
                 Ok(report) => {
                     self.ensure_integration(cfg).await?;
                     let now = rmm_sync::ingest::now_micros();
-                    let update = rmm_sync::store::SyncStateUpdate { connected_at: Some(now), ..Default::default() };
-                    self.store.update_sync_state(self.tenant, cfg.integration_id(), &update).await?;
+                    let update = rmm_sync::store::SyncStateUpdate {
+                        connected_at: Some(now),
+                        ..Default::default()
+                    };
+                    self.store
+                        .update_sync_state(self.tenant, cfg.integration_id(), &update)
+                        .await?;
                     self.say(format!("{}: ok", cfg.id));
                     for d in &report.details {
                         self.say(format!("  {d}"));
@@ -126,15 +140,25 @@ impl<'a> Ctx<'a> {
         let mut rows = Vec::new();
         let mut out = Vec::new();
         for cfg in self.config.select(only)? {
-            for s in self.store.list_scopes(self.tenant, cfg.integration_id()).await? {
+            for s in self
+                .store
+                .list_scopes(self.tenant, cfg.integration_id())
+                .await?
+            {
                 rows.push(vec![
                     cfg.id.clone(),
                     s.external_id.to_string(),
                     s.name.clone(),
                     s.kind.as_str().to_owned(),
                     s.client_id.map_or("(unmapped)".into(), |c| c.to_string()),
-                    if s.auto_sync_assets { "yes".into() } else { "no".into() },
-                    s.vanished_at.map_or(String::new(), |t| format!("vanished {}", t.format("%Y-%m-%d"))),
+                    if s.auto_sync_assets {
+                        "yes".into()
+                    } else {
+                        "no".into()
+                    },
+                    s.vanished_at.map_or(String::new(), |t| {
+                        format!("vanished {}", t.format("%Y-%m-%d"))
+                    }),
                 ]);
                 out.push(json!({"integration": cfg.id, "scope": s}));
             }
@@ -142,7 +166,18 @@ impl<'a> Ctx<'a> {
         if self.cli.json {
             output::json(&out)?;
         } else if !self.cli.quiet {
-            output::table(&["INTEGRATION", "SCOPE", "NAME", "KIND", "CLIENT", "SYNC", "NOTE"], &rows);
+            output::table(
+                &[
+                    "INTEGRATION",
+                    "SCOPE",
+                    "NAME",
+                    "KIND",
+                    "CLIENT",
+                    "SYNC",
+                    "NOTE",
+                ],
+                &rows,
+            );
         }
         Ok(0)
     }
@@ -161,7 +196,10 @@ impl<'a> Ctx<'a> {
         let targets: Vec<&rmm_sync::store::ScopeRecord> = match &a.scope {
             Some(id) => match scopes.iter().find(|s| s.external_id.as_str() == id) {
                 Some(s) => vec![s],
-                None => bail!(UsageError(format!("integration {:?} has no scope {id:?}", cfg.id))),
+                None => bail!(UsageError(format!(
+                    "integration {:?} has no scope {id:?}",
+                    cfg.id
+                ))),
             },
             None if a.auto => scopes.iter().collect(),
             None => bail!(UsageError("--scope is required unless --auto".into())),
@@ -171,16 +209,28 @@ impl<'a> Ctx<'a> {
             let client = if a.unmap {
                 None
             } else if a.auto {
-                Some(ClientId::from_name(&format!("{}/{}", cfg.id, s.external_id)))
+                Some(ClientId::from_name(&format!(
+                    "{}/{}",
+                    cfg.id, s.external_id
+                )))
             } else {
                 let raw = a
                     .client
                     .as_deref()
                     .ok_or_else(|| UsageError("give --client UUID, --unmap or --auto".into()))?;
-                Some(raw.parse().map_err(|_| UsageError(format!("--client {raw:?} is not a UUID")))?)
+                Some(
+                    raw.parse()
+                        .map_err(|_| UsageError(format!("--client {raw:?} is not a UUID")))?,
+                )
             };
-            let assignment = ScopeAssignment { client_id: Some(client), ..Default::default() };
-            let rec = self.store.assign_scope(self.tenant, integration, &s.external_id, &assignment).await?;
+            let assignment = ScopeAssignment {
+                client_id: Some(client),
+                ..Default::default()
+            };
+            let rec = self
+                .store
+                .assign_scope(self.tenant, integration, &s.external_id, &assignment)
+                .await?;
             self.say(format!(
                 "{} {} → {}",
                 cfg.id,
@@ -204,12 +254,18 @@ impl<'a> Ctx<'a> {
                 Ok(p) => p,
                 Err(e) => bail!(e.context(format!("integration {:?}", cfg.id))),
             };
-            let mut orchestrator = SyncOrchestrator::with_options(Arc::clone(&self.store), SyncOptions::default());
+            let mut orchestrator =
+                SyncOrchestrator::with_options(Arc::clone(&self.store), SyncOptions::default());
             let bar = crate::progress::bar(&cfg.id, !self.cli.quiet && !self.cli.json);
             if let Some((f, _)) = &bar {
                 orchestrator = orchestrator.with_progress(Arc::clone(f));
             }
-            let request = if a.incremental { RunRequest::incremental() } else { RunRequest::full() }.dry_run(a.dry_run);
+            let request = if a.incremental {
+                RunRequest::incremental()
+            } else {
+                RunRequest::full()
+            }
+            .dry_run(a.dry_run);
             let report = orchestrator
                 .run(self.tenant, cfg.integration_id(), provider, request)
                 .await
@@ -221,10 +277,15 @@ impl<'a> Ctx<'a> {
                 RunStatus::Completed => 0,
                 RunStatus::CompletedWithErrors => exit::DEVICES_FAILED,
                 RunStatus::Cancelled => exit::DEVICES_FAILED,
-                RunStatus::Failed => report.errors.last().map_or(exit::PROVIDER, |e| exit::code_for_kind(e.kind)),
+                RunStatus::Failed => report
+                    .errors
+                    .last()
+                    .map_or(exit::PROVIDER, |e| exit::code_for_kind(e.kind)),
             });
             if self.cli.json {
-                out.push(serde_json::to_value(SyncReportJson::new(&cfg.id, &report, a.dry_run))?);
+                out.push(serde_json::to_value(SyncReportJson::new(
+                    &cfg.id, &report, a.dry_run,
+                ))?);
             } else if !self.cli.quiet {
                 output::print_report(&cfg.id, &report);
             }
@@ -239,12 +300,22 @@ impl<'a> Ctx<'a> {
         let mut rows = Vec::new();
         let mut out = Vec::new();
         for cfg in self.config.select(None)? {
-            let rec = self.store.get_integration(self.tenant, cfg.integration_id()).await?;
-            let filter = AssetFilter { integration_id: Some(cfg.integration_id()), limit: None };
+            let rec = self
+                .store
+                .get_integration(self.tenant, cfg.integration_id())
+                .await?;
+            let filter = AssetFilter {
+                integration_id: Some(cfg.integration_id()),
+                limit: None,
+            };
             let assets = self.store.list_assets(self.tenant, &filter).await?;
             let active = assets.iter().filter(|a| a.status == "active").count();
-            let fmt = |t: Option<chrono::DateTime<chrono::Utc>>| t.map_or("never".to_owned(), |t| t.to_rfc3339());
-            let status = rec.as_ref().map_or("never synced".to_owned(), |r| r.sync_status.as_str().to_owned());
+            let fmt = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                t.map_or("never".to_owned(), |t| t.to_rfc3339())
+            };
+            let status = rec.as_ref().map_or("never synced".to_owned(), |r| {
+                r.sync_status.as_str().to_owned()
+            });
             rows.push(vec![
                 cfg.id.clone(),
                 cfg.provider.clone(),
@@ -252,7 +323,9 @@ impl<'a> Ctx<'a> {
                 fmt(rec.as_ref().and_then(|r| r.last_sync_at)),
                 fmt(rec.as_ref().and_then(|r| r.last_full_sync_at)),
                 format!("{active} active / {} total", assets.len()),
-                rec.as_ref().and_then(|r| r.sync_error.clone()).unwrap_or_default(),
+                rec.as_ref()
+                    .and_then(|r| r.sync_error.clone())
+                    .unwrap_or_default(),
             ]);
             out.push(json!({
                 "integration": cfg.id,
@@ -269,7 +342,18 @@ impl<'a> Ctx<'a> {
         if self.cli.json {
             output::json(&out)?;
         } else if !self.cli.quiet {
-            output::table(&["INTEGRATION", "PROVIDER", "STATUS", "LAST SYNC", "LAST FULL SYNC", "DEVICES", "ERROR"], &rows);
+            output::table(
+                &[
+                    "INTEGRATION",
+                    "PROVIDER",
+                    "STATUS",
+                    "LAST SYNC",
+                    "LAST FULL SYNC",
+                    "DEVICES",
+                    "ERROR",
+                ],
+                &rows,
+            );
         }
         Ok(0)
     }
@@ -278,7 +362,10 @@ impl<'a> Ctx<'a> {
         let mut rows = Vec::new();
         let mut out = Vec::new();
         for cfg in self.config.select(only)? {
-            let filter = AssetFilter { integration_id: Some(cfg.integration_id()), limit: None };
+            let filter = AssetFilter {
+                integration_id: Some(cfg.integration_id()),
+                limit: None,
+            };
             for a in self.store.list_assets(self.tenant, &filter).await? {
                 rows.push(vec![
                     cfg.id.clone(),
@@ -287,7 +374,8 @@ impl<'a> Ctx<'a> {
                     a.asset_type.to_string(),
                     a.status.clone(),
                     a.agent_status.map_or("unknown".into(), |s| s.to_string()),
-                    a.last_seen_at.map_or(String::new(), |t| t.format("%Y-%m-%d %H:%M").to_string()),
+                    a.last_seen_at
+                        .map_or(String::new(), |t| t.format("%Y-%m-%d %H:%M").to_string()),
                     a.rmm_organization_id.clone().unwrap_or_default(),
                 ]);
                 out.push(json!({"integration": cfg.id, "asset": a}));
@@ -296,7 +384,19 @@ impl<'a> Ctx<'a> {
         if self.cli.json {
             output::json(&out)?;
         } else if !self.cli.quiet {
-            output::table(&["INTEGRATION", "DEVICE", "NAME", "TYPE", "STATUS", "AGENT", "LAST SEEN", "SCOPE"], &rows);
+            output::table(
+                &[
+                    "INTEGRATION",
+                    "DEVICE",
+                    "NAME",
+                    "TYPE",
+                    "STATUS",
+                    "AGENT",
+                    "LAST SEEN",
+                    "SCOPE",
+                ],
+                &rows,
+            );
         }
         Ok(0)
     }

@@ -61,7 +61,8 @@ impl Config {
 
     /// Parses and validates config text.
     pub(crate) fn parse(text: &str) -> anyhow::Result<Self> {
-        let config: Config = toml::from_str(text).map_err(|e| UsageError(format!("invalid config: {e}")))?;
+        let config: Config =
+            toml::from_str(text).map_err(|e| UsageError(format!("invalid config: {e}")))?;
         config.validate()?;
         Ok(config)
     }
@@ -71,7 +72,10 @@ impl Config {
         let mut seen = BTreeSet::new();
         for i in &self.integrations {
             if !seen.insert(i.id.as_str()) {
-                bail!(UsageError(format!("integration id {:?} is used twice (key `id`)", i.id)));
+                bail!(UsageError(format!(
+                    "integration id {:?} is used twice (key `id`)",
+                    i.id
+                )));
             }
             match i.provider.as_str() {
                 "tanium" | "ninjaone" | "tacticalrmm" => {}
@@ -111,7 +115,11 @@ impl Config {
                 Some(i) => Ok(vec![i]),
                 None => bail!(UsageError(format!(
                     "no integration {name:?} in the config (known: {})",
-                    self.integrations.iter().map(|i| i.id.as_str()).collect::<Vec<_>>().join(", ")
+                    self.integrations
+                        .iter()
+                        .map(|i| i.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ))),
             },
         }
@@ -126,7 +134,9 @@ impl IntegrationConfig {
 
     /// The provider slug.
     pub(crate) fn provider_id(&self) -> ProviderId {
-        self.provider.parse().expect("validated in Config::validate")
+        self.provider
+            .parse()
+            .expect("validated in Config::validate")
     }
 
     /// Reads the token from the environment or a file. Never logged.
@@ -174,7 +184,10 @@ mod tests {
         )
         .unwrap_err();
         let msg = format!("{err:#}");
-        assert!(msg.contains("kaseya") && msg.contains("`provider`"), "{msg}");
+        assert!(
+            msg.contains("kaseya") && msg.contains("`provider`"),
+            "{msg}"
+        );
     }
 
     #[test]

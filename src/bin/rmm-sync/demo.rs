@@ -57,16 +57,31 @@ pub(crate) async fn run(cli: &Cli, args: &DemoArgs) -> anyhow::Result<u8> {
         spec.instance_url = sim.provider.info().base_url;
         spec.settings.insert("name".into(), sim.name.into());
         store.upsert_integration(tenant, &spec).await?;
-        let connection = sim.provider.test_connection().await.context("connection test")?;
-        say(format!("{}: connected ({})", sim.name, connection.details.join("; ")));
-        let scopes = orchestrator.sync_scopes(tenant, sim.integration, sim.provider.as_ref()).await?;
+        let connection = sim
+            .provider
+            .test_connection()
+            .await
+            .context("connection test")?;
+        say(format!(
+            "{}: connected ({})",
+            sim.name,
+            connection.details.join("; ")
+        ));
+        let scopes = orchestrator
+            .sync_scopes(tenant, sim.integration, sim.provider.as_ref())
+            .await?;
         // Every scope but one is mapped to a demo client; the last stays unmapped to show the
         // `unmapped_scope` skip reason.
         let list = store.list_scopes(tenant, sim.integration).await?;
         for s in list.iter().take(list.len().saturating_sub(1)) {
             let client = ClientId::from_name(&format!("{}/{}", sim.name, s.external_id));
-            let a = ScopeAssignment { client_id: Some(Some(client)), ..Default::default() };
-            store.assign_scope(tenant, sim.integration, &s.external_id, &a).await?;
+            let a = ScopeAssignment {
+                client_id: Some(Some(client)),
+                ..Default::default()
+            };
+            store
+                .assign_scope(tenant, sim.integration, &s.external_id, &a)
+                .await?;
         }
         say(format!(
             "{}: {} scopes ({} mapped to demo clients, 1 left unmapped)",
@@ -88,12 +103,20 @@ pub(crate) async fn run(cli: &Cli, args: &DemoArgs) -> anyhow::Result<u8> {
         for sim in &sims {
             let started = Instant::now();
             let report = orchestrator
-                .run(tenant, sim.integration, Arc::clone(&sim.provider), RunRequest::full())
+                .run(
+                    tenant,
+                    sim.integration,
+                    Arc::clone(&sim.provider),
+                    RunRequest::full(),
+                )
                 .await?;
             if report.status != RunStatus::Completed {
                 code = code.max(exit::DEVICES_FAILED);
             }
-            say(format!("\n== {title} ({:.2}s)", started.elapsed().as_secs_f64()));
+            say(format!(
+                "\n== {title} ({:.2}s)",
+                started.elapsed().as_secs_f64()
+            ));
             if !cli.quiet && !cli.json {
                 output::print_report(sim.name, &report);
             }
@@ -102,11 +125,17 @@ pub(crate) async fn run(cli: &Cli, args: &DemoArgs) -> anyhow::Result<u8> {
     }
 
     if cli.json {
-        let out: Vec<_> = reports.iter().map(|(n, r)| SyncReportJson::new(n, r, false)).collect();
+        let out: Vec<_> = reports
+            .iter()
+            .map(|(n, r)| SyncReportJson::new(n, r, false))
+            .collect();
         output::json(&out)?;
     } else if !cli.quiet {
         print_changes(&store, tenant, &sims, &reports).await?;
-        println!("\nThe database is {}; try `rmm-sync --config <file> status` against it.", args.db.display());
+        println!(
+            "\nThe database is {}; try `rmm-sync --config <file> status` against it.",
+            args.db.display()
+        );
     }
     Ok(code)
 }
@@ -134,12 +163,19 @@ async fn start_simulators(devices: u64) -> anyhow::Result<Vec<Simulated>> {
         }
         if let Some(id) = ids.get(4) {
             if let Some(new) = control.rekey_endpoint(id) {
-                did.push(format!("re-registered endpoint {id} as {new} (identity change)"));
+                did.push(format!(
+                    "re-registered endpoint {id} as {new} (identity change)"
+                ));
             }
         }
         did
     });
-    Ok(vec![Simulated { name: "tanium-sim", integration: IntegrationId::from_name("tanium-sim"), provider, change }])
+    Ok(vec![Simulated {
+        name: "tanium-sim",
+        integration: IntegrationId::from_name("tanium-sim"),
+        provider,
+        change,
+    }])
 }
 
 /// A short table of what changed in the second run.
@@ -163,12 +199,30 @@ async fn print_changes(
             c.unchanged.to_string(),
         ]);
     }
-    output::table(&["INTEGRATION", "CREATED", "UPDATED", "MOVED", "TOMBSTONED", "RE-KEYED", "UNCHANGED"], &rows);
+    output::table(
+        &[
+            "INTEGRATION",
+            "CREATED",
+            "UPDATED",
+            "MOVED",
+            "TOMBSTONED",
+            "RE-KEYED",
+            "UNCHANGED",
+        ],
+        &rows,
+    );
     for sim in sims {
-        let filter = AssetFilter { integration_id: Some(sim.integration), limit: None };
+        let filter = AssetFilter {
+            integration_id: Some(sim.integration),
+            limit: None,
+        };
         let assets = store.list_assets(tenant, &filter).await?;
         let active = assets.iter().filter(|a| a.status == "active").count();
-        println!("{}: {} assets in the store ({active} active), one per device — no duplicates", sim.name, assets.len());
+        println!(
+            "{}: {} assets in the store ({active} active), one per device — no duplicates",
+            sim.name,
+            assets.len()
+        );
     }
     Ok(())
 }

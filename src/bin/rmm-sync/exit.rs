@@ -42,7 +42,10 @@ pub(crate) fn code_for_kind(kind: ErrorKind) -> u8 {
     match kind {
         ErrorKind::InvalidConfig | ErrorKind::NotFound => USAGE,
         k if k.is_auth() => PROVIDER,
-        ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::RateLimited | ErrorKind::Decode => PROVIDER,
+        ErrorKind::Unavailable
+        | ErrorKind::Timeout
+        | ErrorKind::RateLimited
+        | ErrorKind::Decode => PROVIDER,
         _ => DEVICES_FAILED,
     }
 }

@@ -67,7 +67,11 @@ impl<'a> SyncReportJson<'a> {
                 .collect(),
             errors_truncated: r.errors_truncated,
             held_back_sweeps: &r.held_back_sweeps,
-            scopes_incomplete: r.scopes_incomplete.iter().map(ToString::to_string).collect(),
+            scopes_incomplete: r
+                .scopes_incomplete
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             agent_status_changes: r.agent_status_changes,
             rekeyed: r.rekeyed,
             fell_back_to_full: r.fell_back_to_full,
@@ -80,7 +84,11 @@ impl<'a> SyncReportJson<'a> {
 pub(crate) fn print_report(name: &str, r: &RunReport) {
     let c = &r.counts;
     let secs = (r.finished_at - r.started_at).num_milliseconds().max(1) as f64 / 1000.0;
-    let dry = if r.plan.is_some() { " (dry run: nothing written)" } else { "" };
+    let dry = if r.plan.is_some() {
+        " (dry run: nothing written)"
+    } else {
+        ""
+    };
     println!(
         "{name}: {} sync {}{dry} in {secs:.2}s — {} devices ({:.0}/s)",
         r.mode.as_str(),
@@ -90,7 +98,15 @@ pub(crate) fn print_report(name: &str, r: &RunReport) {
     );
     println!(
         "  created {}  updated {}  unchanged {}  moved {}  tombstoned {}  restored {}  skipped {}  ambiguous {}  failed {}",
-        c.created, c.updated, c.unchanged, c.moved, c.tombstoned, c.restored, c.skipped, c.ambiguous, c.failed
+        c.created,
+        c.updated,
+        c.unchanged,
+        c.moved,
+        c.tombstoned,
+        c.restored,
+        c.skipped,
+        c.ambiguous,
+        c.failed
     );
     for (reason, n) in &r.skipped_reasons {
         let hint = match reason.as_str() {
@@ -130,7 +146,11 @@ pub(crate) fn print_report(name: &str, r: &RunReport) {
         ] {
             if !ids.is_empty() {
                 let shown: Vec<&str> = ids.iter().take(10).map(|i| i.as_str()).collect();
-                let more = if ids.len() > 10 { format!(" … (+{})", ids.len() - 10) } else { String::new() };
+                let more = if ids.len() > 10 {
+                    format!(" … (+{})", ids.len() - 10)
+                } else {
+                    String::new()
+                };
                 println!("  would {what}: {}{more}", shown.join(", "));
             }
         }
@@ -146,7 +166,11 @@ pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) {
         }
     }
     let line = |cells: Vec<String>| {
-        let parts: Vec<String> = cells.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = widths[i])).collect();
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect();
         println!("{}", parts.join("  ").trim_end());
     };
     line(headers.iter().map(|h| h.to_string()).collect());

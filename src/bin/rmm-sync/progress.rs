@@ -22,7 +22,12 @@ pub(crate) fn bar(label: &str, enabled: bool) -> Option<(ProgressFn, ProgressBar
     let totals = Arc::new(Mutex::new(std::collections::HashMap::new()));
     let bar = pb.clone();
     let f: ProgressFn = Arc::new(move |event: &SyncEvent| match event {
-        SyncEvent::PageIngested { scope, devices, total, .. } => {
+        SyncEvent::PageIngested {
+            scope,
+            devices,
+            total,
+            ..
+        } => {
             if let Some(t) = total {
                 let mut totals = totals.lock().unwrap_or_else(|p| p.into_inner());
                 if totals.insert(scope.clone(), *t).is_none() {

@@ -69,7 +69,9 @@ fn build_tanium(
     registry
         .build(&ProviderId::TANIUM, &serde_json::Value::Object(settings))
         .map_err(|e| match e.kind() {
-            ErrorKind::InvalidConfig => anyhow::Error::new(UsageError(format!("integration {:?}: {e}", cfg.id))),
+            ErrorKind::InvalidConfig => {
+                anyhow::Error::new(UsageError(format!("integration {:?}: {e}", cfg.id)))
+            }
             _ => anyhow::Error::new(e),
         })
 }
