@@ -17,7 +17,8 @@
 //!   conformance suite (feature `conformance`).
 //! - [`ingest`]: the engine: one correlation round trip and one transaction per batch.
 //! - [`sync`]: the orchestrator: runs, status lifecycle, sweeps, leases, progress.
-//! - `testkit` (feature `testkit`): a scripted in-memory provider for tests.
+//! - `testkit` (feature `testkit`): a scripted in-memory provider and HTTP simulators of each
+//!   provider, for tests and demos.
 //!
 //! ## Quick start (offline)
 //!
@@ -63,9 +64,12 @@
 //! | `testkit` | scripted provider and fleet generators for tests |
 //! | `conformance` | the public store conformance suite |
 //! | `mock` | mockall mocks of every trait |
-//! | `tanium`, `ninjaone`, `tactical` | provider adapters (reserved; see the issues) |
-//! | `sqlite`, `postgres` | SQL stores (reserved) |
-//! | `cli` | the `rmm-sync` binary (reserved) |
+//! | `tanium` | `provider::tanium`: Tanium Gateway (GraphQL via cynic) |
+//! | `ninjaone` | `provider::ninjaone`: NinjaOne (OAuth2, activity deltas, webhooks) |
+//! | `tactical` | `provider::tactical`: Tactical RMM (API key / Knox, webhooks) |
+//! | `sqlite` | `store::sqlite`: `SqliteStore`, the embedded default |
+//! | `postgres` | `store::postgres`: `PostgresStore` on the reference schema |
+//! | `cli` | the `rmm-sync` binary |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod error;
