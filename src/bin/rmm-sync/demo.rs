@@ -6,10 +6,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
+use rmm_sync::model::ProviderId;
 use rmm_sync::model::{ClientId, IntegrationId, TenantId};
-use rmm_sync::provider::RmmProvider;
+use rmm_sync::provider::tactical::TacticalProvider;
+use rmm_sync::provider::{ProviderRegistry, RmmProvider};
 use rmm_sync::store::{AssetFilter, AssetStore, IntegrationSpec, ScopeAssignment};
 use rmm_sync::sync::{RunReport, RunRequest, RunStatus, SyncOrchestrator};
+use rmm_sync::testkit::TacticalSim;
 use rmm_sync::testkit::tanium::{SimConfig, TaniumGatewaySim};
 
 use crate::output::{self, SyncReportJson};
@@ -170,12 +173,65 @@ async fn start_simulators(devices: u64) -> anyhow::Result<Vec<Simulated>> {
         }
         did
     });
-    Ok(vec![Simulated {
+    let tanium = Simulated {
         name: "tanium-sim",
         integration: IntegrationId::from_name("tanium-sim"),
         provider,
         change,
-    }])
+    };
+    Ok(vec![tanium, start_tactical(devices).await?])
+}
+
+async fn start_tactical(devices: u64) -> anyhow::Result<Simulated> {
+    let clients = (devices / 250).clamp(3, 40);
+    let sim = Arc::new(
+        TacticalSim::builder()
+            .agents(devices)
+            .clients(clients)
+            .seed(2026)
+            .start()
+            .await,
+    );
+    let mut registry = ProviderRegistry::new();
+    TacticalProvider::register(&mut registry);
+    let config = serde_json::json!({
+        "base_url": sim.url(),
+        "auth": { "mode": "api_key", "api_key": sim.api_key() },
+    });
+    let provider = registry.build(&ProviderId::TACTICALRMM, &config)?;
+    let control = Arc::clone(&sim);
+    let change = Box::new(move || {
+        let agents = control.agents();
+        let mut did = Vec::new();
+        if let Some(a) = agents.first() {
+            control.update_agent(&a.agent_id, |a| {
+                a.hostname = format!("{}-renamed", a.hostname)
+            });
+            did.push(format!("renamed agent {}", a.agent_id));
+        }
+        // Move an agent to a site of another client: a client move, still one asset.
+        if let Some(a) = agents.get(1) {
+            let from = control.client_of(&a.agent_id);
+            if let Some(site) = control.sites().into_iter().find(|s| Some(s.client) != from) {
+                control.move_agent(&a.agent_id, site.id);
+                did.push(format!(
+                    "moved agent {} to client {}",
+                    a.agent_id, site.client
+                ));
+            }
+        }
+        for a in agents.iter().skip(2).take(2) {
+            control.remove_agent(&a.agent_id);
+            did.push(format!("removed agent {}", a.agent_id));
+        }
+        did
+    });
+    Ok(Simulated {
+        name: "tactical-sim",
+        integration: IntegrationId::from_name("tactical-sim"),
+        provider,
+        change,
+    })
 }
 
 /// A short table of what changed in the second run.

@@ -48,6 +48,7 @@ pub(crate) fn build_provider(cfg: &IntegrationConfig) -> anyhow::Result<Arc<dyn 
     }
     match cfg.provider.as_str() {
         "tanium" => build_tanium(cfg, token, settings),
+        "tacticalrmm" => build_tactical(cfg, token, settings),
         other => bail!(UsageError(format!(
             "integration {:?}: provider {other:?} is not available in this build yet",
             cfg.id
@@ -68,6 +69,32 @@ fn build_tanium(
     rmm_sync::provider::tanium::register(&mut registry);
     registry
         .build(&ProviderId::TANIUM, &serde_json::Value::Object(settings))
+        .map_err(|e| match e.kind() {
+            ErrorKind::InvalidConfig => {
+                anyhow::Error::new(UsageError(format!("integration {:?}: {e}", cfg.id)))
+            }
+            _ => anyhow::Error::new(e),
+        })
+}
+
+fn build_tactical(
+    cfg: &IntegrationConfig,
+    token: String,
+    mut settings: serde_json::Map<String, serde_json::Value>,
+) -> anyhow::Result<Arc<dyn RmmProvider>> {
+    // `url` is the API host; the token is an API key (`X-API-KEY`), the mode for unattended runs.
+    settings.insert("base_url".into(), cfg.url.clone().into());
+    settings.insert(
+        "auth".into(),
+        serde_json::json!({ "mode": "api_key", "api_key": token }),
+    );
+    let mut registry = ProviderRegistry::new();
+    rmm_sync::provider::tactical::TacticalProvider::register(&mut registry);
+    registry
+        .build(
+            &ProviderId::TACTICALRMM,
+            &serde_json::Value::Object(settings),
+        )
         .map_err(|e| match e.kind() {
             ErrorKind::InvalidConfig => {
                 anyhow::Error::new(UsageError(format!("integration {:?}: {e}", cfg.id)))
