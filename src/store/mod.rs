@@ -26,6 +26,8 @@ pub mod memory;
 pub mod postgres;
 mod records;
 mod settings;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql_columns;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 

@@ -20,31 +20,7 @@ use crate::model::{
 };
 use crate::store::{AssetRecord, MappingRecord, MappingStatus, ScopeRecord, WrittenValues};
 
-/// The extension columns the engine writes, in `ExtensionRow` order (same names in
-/// `workstation_assets` and `server_assets`).
-pub(super) const EXTENSION_COLUMNS: [&str; 21] = [
-    "os_type",
-    "os_version",
-    "agent_version",
-    "\"current_user\"",
-    "uptime_seconds",
-    "lan_ip",
-    "wan_ip",
-    "antivirus_status",
-    "antivirus_product",
-    "last_reboot_at",
-    "pending_patches",
-    "pending_os_patches",
-    "pending_software_patches",
-    "failed_patches",
-    "last_patch_scan_at",
-    "cpu_model",
-    "cpu_cores",
-    "ram_gb",
-    "disk_usage",
-    "installed_software",
-    "system_info",
-];
+pub(super) use crate::store::sql_columns::EXTENSION_COLUMNS;
 
 /// A mapping row (`tenant_external_entity_mappings` aliased `m`): 13 columns.
 pub(super) const MAPPING_COLUMNS: &str = "m.id, m.integration_type, m.integration_id, \

@@ -263,31 +263,7 @@ pub(super) const ASSET_COLUMNS: [&str; 18] = [
     "updated_at",
 ];
 
-/// The extension columns the engine writes; identical names in `workstation_assets` and
-/// `server_assets`.
-pub(super) const EXTENSION_COLUMNS: [&str; 21] = [
-    "os_type",
-    "os_version",
-    "agent_version",
-    "\"current_user\"",
-    "uptime_seconds",
-    "lan_ip",
-    "wan_ip",
-    "antivirus_status",
-    "antivirus_product",
-    "last_reboot_at",
-    "pending_patches",
-    "pending_os_patches",
-    "pending_software_patches",
-    "failed_patches",
-    "last_patch_scan_at",
-    "cpu_model",
-    "cpu_cores",
-    "ram_gb",
-    "disk_usage",
-    "installed_software",
-    "system_info",
-];
+pub(super) use crate::store::sql_columns::EXTENSION_COLUMNS;
 
 /// The REAL extension column (rendered as exact text, see the module docs).
 const REAL_COLUMN: &str = "ram_gb";
