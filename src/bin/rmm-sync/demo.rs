@@ -166,12 +166,12 @@ async fn start_simulators(devices: u64) -> anyhow::Result<Vec<Simulated>> {
             control.remove_endpoint(id);
             did.push(format!("removed endpoint {id}"));
         }
-        if let Some(id) = ids.get(4) {
-            if let Some(new) = control.rekey_endpoint(id) {
-                did.push(format!(
-                    "re-registered endpoint {id} as {new} (identity change)"
-                ));
-            }
+        if let Some(id) = ids.get(4)
+            && let Some(new) = control.rekey_endpoint(id)
+        {
+            did.push(format!(
+                "re-registered endpoint {id} as {new} (identity change)"
+            ));
         }
         did
     });
