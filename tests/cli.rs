@@ -43,7 +43,10 @@ fn assert_report_shape(report: &Value) -> &Value {
         "skipped_reasons",
         "errors",
     ] {
-        assert!(report.get(key).is_some(), "report lacks `{key}`: {report:#}");
+        assert!(
+            report.get(key).is_some(),
+            "report lacks `{key}`: {report:#}"
+        );
     }
     for key in COUNT_KEYS {
         assert!(
@@ -281,7 +284,15 @@ async fn scopes_map_and_unmap_one_scope() {
     );
 
     let text = setup
-        .run(&["scopes", "map", "--integration", "tanium", "--scope", &group, "--unmap"])
+        .run(&[
+            "scopes",
+            "map",
+            "--integration",
+            "tanium",
+            "--scope",
+            &group,
+            "--unmap",
+        ])
         .await
         .expect_code(0);
     assert!(text.stdout.contains("(unmapped)"), "{}", text.stdout);
@@ -296,12 +307,30 @@ async fn scopes_map_and_unmap_one_scope() {
 
     // Bad arguments: an unknown scope, a client that is not a UUID.
     let unknown = setup
-        .run(&["scopes", "map", "--integration", "tanium", "--scope", "nope", "--client", client])
+        .run(&[
+            "scopes",
+            "map",
+            "--integration",
+            "tanium",
+            "--scope",
+            "nope",
+            "--client",
+            client,
+        ])
         .await
         .expect_code(2);
     assert!(unknown.stderr.contains("nope"), "{}", unknown.stderr);
     let bad_client = setup
-        .run(&["scopes", "map", "--integration", "tanium", "--scope", &group, "--client", "acme"])
+        .run(&[
+            "scopes",
+            "map",
+            "--integration",
+            "tanium",
+            "--scope",
+            &group,
+            "--client",
+            "acme",
+        ])
         .await
         .expect_code(2);
     assert!(bad_client.stderr.contains("acme"), "{}", bad_client.stderr);
@@ -317,7 +346,11 @@ async fn incremental_sync_and_text_listings() {
         .await
         .expect_code(0);
     let text = setup.run(&["sync"]).await.expect_code(0);
-    assert!(text.stdout.contains(&format!("created {DEVICES}")), "{}", text.stdout);
+    assert!(
+        text.stdout.contains(&format!("created {DEVICES}")),
+        "{}",
+        text.stdout
+    );
 
     let renamed = sim.endpoint_ids()[3].clone();
     sim.update_endpoint(&renamed, |e| e.name = "renamed-by-test".into());
@@ -328,9 +361,15 @@ async fn incremental_sync_and_text_listings() {
     assert_eq!(count(report, "updated"), 1, "{report:#}");
     assert_eq!(count(report, "tombstoned"), 0);
 
-    let devices = setup.run(&["devices", "list", "--integration", "tanium"]).await;
+    let devices = setup
+        .run(&["devices", "list", "--integration", "tanium"])
+        .await;
     let devices = devices.expect_code(0);
-    assert!(devices.stdout.starts_with("INTEGRATION"), "{}", devices.stdout);
+    assert!(
+        devices.stdout.starts_with("INTEGRATION"),
+        "{}",
+        devices.stdout
+    );
     assert!(devices.stdout.contains("renamed-by-test"));
     assert_eq!(devices.stdout.lines().count() as u64, DEVICES + 1);
 
@@ -338,7 +377,9 @@ async fn incremental_sync_and_text_listings() {
     assert_eq!(scopes.stdout.lines().count() as u64, GROUPS + 1);
     let status = setup.run(&["status"]).await.expect_code(0);
     assert!(
-        status.stdout.contains(&format!("{DEVICES} active / {DEVICES} total")),
+        status
+            .stdout
+            .contains(&format!("{DEVICES} active / {DEVICES} total")),
         "{}",
         status.stdout
     );
@@ -359,7 +400,11 @@ async fn demo_runs_with_zero_setup() {
         "unmapped_scope",
         "no duplicates",
     ] {
-        assert!(out.stdout.contains(needle), "missing {needle:?}:\n{}", out.stdout);
+        assert!(
+            out.stdout.contains(needle),
+            "missing {needle:?}:\n{}",
+            out.stdout
+        );
     }
     assert!(std::path::Path::new(db).exists());
 
@@ -456,7 +501,31 @@ async fn inline_token_is_refused_without_echoing_it() {
     for args in [&["status"][..], &["--json", "check"][..]] {
         let out = setup.run(args).await.expect_code(2);
         assert!(out.all().contains("token_env"), "{}", out.all());
-        assert!(!out.all().contains(secret), "the secret was echoed: {}", out.all());
+        assert!(
+            !out.all().contains(secret),
+            "the secret was echoed: {}",
+            out.all()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn adapter_secret_keys_are_refused_inline_too() {
+    // `api_token` is the Tanium adapter's own name for the token; inline it is just as secret.
+    let secret = "token-adapter-key-0c4f1d";
+    let setup = Setup::tanium(
+        "http://127.0.0.1:9",
+        Some("token-x"),
+        &format!("api_token = \"{secret}\""),
+    );
+    for args in [&["status"][..], &["check"][..]] {
+        let out = setup.run(args).await.expect_code(2);
+        assert!(out.all().contains("api_token"), "{}", out.all());
+        assert!(
+            !out.all().contains(secret),
+            "the secret was echoed: {}",
+            out.all()
+        );
     }
 }
 
@@ -467,7 +536,14 @@ async fn usage_errors_exit_2() {
     for args in [
         &["sync", "--full", "--incremental"][..],
         &["scopes", "map", "--integration", "tanium"][..],
-        &["scopes", "map", "--integration", "tanium", "--auto", "--unmap"][..],
+        &[
+            "scopes",
+            "map",
+            "--integration",
+            "tanium",
+            "--auto",
+            "--unmap",
+        ][..],
         &["frobnicate"][..],
     ] {
         setup.run(args).await.expect_code(2);

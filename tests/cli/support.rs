@@ -67,9 +67,7 @@ impl Output {
 /// Runs the binary with `args`; `token` goes into [`TOKEN_VAR`] (removed when `None`).
 pub(crate) async fn run_binary(args: &[&str], token: Option<&str>) -> Output {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_rmm-sync"));
-    cmd.args(args)
-        .env_remove("RMM_SYNC_LOG")
-        .kill_on_drop(true);
+    cmd.args(args).env_remove("RMM_SYNC_LOG").kill_on_drop(true);
     match token {
         Some(t) => cmd.env(TOKEN_VAR, t),
         None => cmd.env_remove(TOKEN_VAR),
