@@ -210,6 +210,7 @@ async fn dry_run_returns_the_plan_and_writes_nothing() {
     let stored = device_ids(&setup).await;
     let gone = sim.endpoint_ids()[0].clone();
     assert!(sim.remove_endpoint(&gone));
+    let status_before = setup.json(&["status"]).await;
     let doc = setup.json(&["sync", "--dry-run", "--full"]).await;
     let report = single_report(&doc);
     assert_eq!(count(report, "tombstoned"), 1, "{report:#}");
@@ -224,6 +225,11 @@ async fn dry_run_returns_the_plan_and_writes_nothing() {
         "a dry run tombstoned something"
     );
     assert_eq!(device_ids(&setup).await, stored);
+    assert_eq!(
+        setup.json(&["status"]).await,
+        status_before,
+        "a dry run changed the sync state"
+    );
 
     // Text output says so too.
     let text = setup.run(&["sync", "--dry-run"]).await.expect_code(0);
