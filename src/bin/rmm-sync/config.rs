@@ -12,6 +12,10 @@ use crate::exit::UsageError;
 /// The default tenant when the config names none.
 pub(crate) const DEFAULT_TENANT: &str = "00000000-0000-0000-0000-000000000001";
 
+/// Keys that would hold a secret inline: ours (`token`) and the adapters' own names for
+/// credentials, which would otherwise reach the adapter straight from the file.
+const SECRET_KEYS: [&str; 5] = ["token", "api_token", "api_key", "client_secret", "password"];
+
 /// `rmm-sync.toml`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -90,9 +94,9 @@ impl Config {
                     i.id
                 )));
             }
-            if i.extra.contains_key("token") {
+            if let Some(key) = SECRET_KEYS.iter().find(|k| i.extra.contains_key(**k)) {
                 bail!(UsageError(format!(
-                    "integration {:?}: key `token`: secrets are never inline; use `token_env` or `token_file`",
+                    "integration {:?}: key `{key}`: secrets are never inline; use `token_env` or `token_file`",
                     i.id
                 )));
             }

@@ -149,8 +149,13 @@ async fn start_simulators(devices: u64) -> anyhow::Result<Vec<Simulated>> {
     let provider: Arc<dyn RmmProvider> = Arc::new(sim.provider_builder().build()?);
     let control = Arc::clone(&sim);
     let change = Box::new(move || {
-        let ids = control.endpoint_ids();
         let groups = control.groups();
+        // Change endpoints of the first group: only the last scope stays unmapped, so every
+        // change below shows in the second run's report instead of being skipped.
+        let ids = groups
+            .first()
+            .map(|g| control.endpoints_in_group(&g.id))
+            .unwrap_or_default();
         let mut did = Vec::new();
         if let Some(id) = ids.first() {
             control.update_endpoint(id, |e| e.name = format!("{}-renamed", e.name));
