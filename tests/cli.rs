@@ -419,16 +419,22 @@ async fn demo_runs_with_zero_setup() {
         .expect_code(0);
     let doc = out.json();
     let reports = doc.as_array().expect("array");
-    assert_eq!(reports.len(), 2, "one report per run: {doc:#}");
+    // Two simulated providers (Tanium, Tactical RMM), two runs each: first the full syncs, then
+    // the change syncs.
+    assert_eq!(reports.len(), 4, "one report per provider and run: {doc:#}");
     reports.iter().for_each(|r| {
         assert_report_shape(r);
     });
-    let (first, second) = (&reports[0], &reports[1]);
-    assert!(count(first, "created") > 0);
-    assert!(count(second, "updated") >= 1, "{second:#}");
-    assert!(count(second, "moved") >= 1, "{second:#}");
-    assert!(count(second, "tombstoned") >= 2, "{second:#}");
-    assert_eq!(second["rekeyed"], 1, "{second:#}");
+    for (first, second) in [(&reports[0], &reports[2]), (&reports[1], &reports[3])] {
+        assert_eq!(first["integration"], second["integration"]);
+        assert!(count(first, "created") > 0, "{first:#}");
+        assert_eq!(count(second, "created"), 0, "no duplicates: {second:#}");
+        assert!(count(second, "updated") >= 1, "{second:#}");
+        assert!(count(second, "moved") >= 1, "{second:#}");
+        assert!(count(second, "tombstoned") >= 2, "{second:#}");
+    }
+    assert_eq!(reports[2]["integration"], "tanium-sim");
+    assert_eq!(reports[2]["rekeyed"], 1, "{:#}", reports[2]);
 }
 
 // ---- bad input -------------------------------------------------------------------------------
