@@ -21,9 +21,9 @@ use rmm_sync::model::{
     IntegrationId, ScopeSnapshot, TenantId,
 };
 use rmm_sync::store::{
-    AssetFilter, AssetRecord, AssetStore, Correlation, CorrelationQuery, DeviceWrite, FailedDevice,
-    HostAssetUpdate, InMemoryStore, IntegrationRecord, IntegrationSpec, LeaseRequest,
-    MappingRecord, ScopeAssignment, ScopeRecord, ScopeSyncCounts, StoreCapabilities,
+    AssetFilter, AssetRecord, AssetStore, Correlation, CorrelationDigest, CorrelationQuery,
+    DeviceWrite, FailedDevice, HostAssetUpdate, InMemoryStore, IntegrationRecord, IntegrationSpec,
+    LeaseRequest, MappingRecord, ScopeAssignment, ScopeRecord, ScopeSyncCounts, StoreCapabilities,
     SyncStateUpdate, conformance,
 };
 use rmm_sync::sync::RunReport;
@@ -148,6 +148,13 @@ impl<S: AssetStore> AssetStore for CountingStore<S> {
     }
     async fn correlate(&self, t: TenantId, q: &CorrelationQuery) -> Result<Correlation> {
         self.count("correlate").correlate(t, q).await
+    }
+    async fn correlate_digest(
+        &self,
+        t: TenantId,
+        q: &CorrelationQuery,
+    ) -> Result<CorrelationDigest> {
+        self.count("correlate_digest").correlate_digest(t, q).await
     }
     async fn apply(&self, t: TenantId, writes: &[DeviceWrite]) -> Result<()> {
         self.count("apply").apply(t, writes).await

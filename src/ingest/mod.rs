@@ -10,6 +10,7 @@
 mod fingerprint;
 pub mod identity;
 mod plan;
+mod settle;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -292,11 +293,42 @@ impl IngestionEngine {
         ctx: &IngestContext,
         chunk: &[DeviceSnapshot],
     ) -> Result<Vec<Decision>> {
-        let mut scope_ids: Vec<ExternalScopeId> =
-            chunk.iter().map(|s| s.scope_id.clone()).collect();
-        scope_ids.sort();
-        scope_ids.dedup();
-        let identity = ctx.cross_provider_matching.then(|| {
+        if !self.store.capabilities().correlation_digest {
+            return self.plan_full(ctx, chunk).await;
+        }
+        // Phase 1: narrow rows settle the unchanged (in a re-sync: nearly all) devices.
+        let digest_query = query(ctx, chunk);
+        let digest = self
+            .with_store_retry(|| self.store.correlate_digest(ctx.tenant, &digest_query))
+            .await?;
+        let index = settle::DigestIndex::new(&digest);
+        let mut settled: Vec<Option<Decision>> =
+            chunk.iter().map(|s| settle::settle(&index, s)).collect();
+        let rest: Vec<DeviceSnapshot> = chunk
+            .iter()
+            .zip(&settled)
+            .filter(|(_, d)| d.is_none())
+            .map(|(s, _)| s.clone())
+            .collect();
+        if rest.is_empty() {
+            return Ok(settled.into_iter().flatten().collect());
+        }
+        // Phase 2: the full correlation for the others only, merged back in input order.
+        let mut planned = self.plan_full(ctx, &rest).await?.into_iter();
+        for slot in settled.iter_mut().filter(|d| d.is_none()) {
+            *slot = planned.next();
+        }
+        Ok(settled.into_iter().flatten().collect())
+    }
+
+    /// Plans a chunk from the full correlation.
+    async fn plan_full(
+        &self,
+        ctx: &IngestContext,
+        chunk: &[DeviceSnapshot],
+    ) -> Result<Vec<Decision>> {
+        let mut query = query(ctx, chunk);
+        query.identity = ctx.cross_provider_matching.then(|| {
             let mut q = crate::store::IdentityQuery::default();
             for s in chunk {
                 let k = identity::identity_keys(
@@ -309,13 +341,6 @@ impl IngestionEngine {
             }
             q
         });
-        let query = CorrelationQuery {
-            provider: ctx.provider.clone(),
-            integration_id: ctx.integration_id,
-            external_ids: chunk.iter().map(|s| s.external_id.clone()).collect(),
-            scope_ids,
-            identity,
-        };
         let correlation = self.correlate(ctx, &query).await?;
         let index = Index::new(ctx, &correlation);
         Ok(chunk
@@ -329,10 +354,20 @@ impl IngestionEngine {
         ctx: &IngestContext,
         query: &CorrelationQuery,
     ) -> Result<Correlation> {
+        self.with_store_retry(|| self.store.correlate(ctx.tenant, query))
+            .await
+    }
+
+    /// Runs a store call, retrying retryable failures with backoff.
+    async fn with_store_retry<T, F, Fut>(&self, mut call: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.store.correlate(ctx.tenant, query).await {
+            match call().await {
                 Err(e) if e.is_retryable() && attempt < self.options.store_attempts => {
                     self.backoff(attempt, &e).await;
                 }
@@ -380,16 +415,8 @@ impl IngestionEngine {
     }
 
     async fn apply_with_retry(&self, ctx: &IngestContext, writes: &[DeviceWrite]) -> Result<()> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.store.apply(ctx.tenant, writes).await {
-                Err(e) if e.is_retryable() && attempt < self.options.store_attempts => {
-                    self.backoff(attempt, &e).await;
-                }
-                other => return other,
-            }
-        }
+        self.with_store_retry(|| self.store.apply(ctx.tenant, writes))
+            .await
     }
 
     async fn backoff(&self, attempt: u32, e: &Error) {
@@ -398,6 +425,20 @@ impl IngestionEngine {
             .unwrap_or(self.options.store_backoff * 2u32.saturating_pow(attempt - 1));
         tracing::warn!(attempt, error = %e, wait_ms = wait.as_millis() as u64, "store call failed; retrying");
         tokio::time::sleep(wait).await;
+    }
+}
+
+/// The batch's device and scope ids (no identity keys: only the full phase needs them).
+fn query(ctx: &IngestContext, chunk: &[DeviceSnapshot]) -> CorrelationQuery {
+    let mut scope_ids: Vec<ExternalScopeId> = chunk.iter().map(|s| s.scope_id.clone()).collect();
+    scope_ids.sort();
+    scope_ids.dedup();
+    CorrelationQuery {
+        provider: ctx.provider.clone(),
+        integration_id: ctx.integration_id,
+        external_ids: chunk.iter().map(|s| s.external_id.clone()).collect(),
+        scope_ids,
+        identity: None,
     }
 }
 

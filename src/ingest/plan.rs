@@ -32,7 +32,7 @@ pub(crate) struct Decision {
 }
 
 impl Decision {
-    fn no_write(
+    pub(super) fn no_write(
         external_id: ExternalDeviceId,
         asset_id: Option<AssetId>,
         outcome: Outcome,
@@ -114,13 +114,8 @@ impl<'a> Index<'a> {
     /// several exist (legacy schemas allow one per scope): exact scope first, then the most
     /// recently synced, then the lowest id.
     fn mapping_for(&self, id: &str, scope: &str) -> Option<&'a MappingRecord> {
-        let rows = self.mappings.get(id)?;
-        rows.iter().copied().min_by(|a, b| {
-            let exact = |m: &MappingRecord| m.scope_id.as_str() != scope;
-            exact(a)
-                .cmp(&exact(b))
-                .then(b.last_synced_at.cmp(&a.last_synced_at))
-                .then(a.id.cmp(&b.id))
+        pick_mapping(self.mappings.get(id)?, scope, |m| {
+            (m.scope_id.as_str(), m.last_synced_at, m.id)
         })
     }
 
@@ -159,6 +154,42 @@ impl<'a> Index<'a> {
         found.sort_by_key(|a| a.asset_id);
         found.dedup_by_key(|a| a.asset_id);
         found
+    }
+}
+
+/// The mapping rule 1 picks among several rows of one device: exact scope first, then the most
+/// recently synced, then the lowest id. Shared with the digest phase so both pick the same row.
+pub(super) fn pick_mapping<'a, M>(
+    rows: &[&'a M],
+    scope: &str,
+    key: impl Fn(&M) -> (&str, DateTime<Utc>, MappingId),
+) -> Option<&'a M> {
+    rows.iter().copied().min_by(|a, b| {
+        let (a_scope, a_synced, a_id) = key(a);
+        let (b_scope, b_synced, b_id) = key(b);
+        (a_scope != scope)
+            .cmp(&(b_scope != scope))
+            .then(b_synced.cmp(&a_synced))
+            .then(a_id.cmp(&b_id))
+    })
+}
+
+/// What the unchanged test reads of a device's mapping and asset.
+pub(super) struct StoredState<'a> {
+    pub(super) status: MappingStatus,
+    pub(super) fingerprint: Option<&'a str>,
+    pub(super) scope_id: &'a str,
+    pub(super) asset_type: DeviceKind,
+}
+
+impl StoredState<'_> {
+    /// A live mapping in the same scope with the same fingerprint, and no reclassification:
+    /// nothing to write.
+    pub(super) fn is_unchanged(&self, s: &DeviceSnapshot, fingerprint: &str) -> bool {
+        self.status == MappingStatus::Synced
+            && self.fingerprint == Some(fingerprint)
+            && self.scope_id == s.scope_id.as_str()
+            && (s.kind == self.asset_type || s.kind == DeviceKind::Unknown)
     }
 }
 
@@ -431,12 +462,13 @@ fn plan_update(
 ) -> Decision {
     let fp = fingerprint(s, scope_client);
     if let Some(m) = mapping {
-        let same_kind = s.kind == current.asset_type || s.kind == DeviceKind::Unknown;
-        if m.status == MappingStatus::Synced
-            && m.fingerprint.as_deref() == Some(fp.as_str())
-            && m.scope_id == s.scope_id
-            && same_kind
-        {
+        let stored = StoredState {
+            status: m.status,
+            fingerprint: m.fingerprint.as_deref(),
+            scope_id: m.scope_id.as_str(),
+            asset_type: current.asset_type,
+        };
+        if stored.is_unchanged(s, &fp) {
             return Decision::no_write(
                 s.external_id.clone(),
                 Some(current.asset_id),

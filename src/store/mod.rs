@@ -33,10 +33,10 @@ pub mod sqlite;
 
 pub use memory::InMemoryStore;
 pub use records::{
-    AssetFilter, AssetRecord, AssetWrite, Correlation, CorrelationQuery, DeviceWrite,
-    ExtensionWrite, FailedDevice, HostAssetUpdate, IdentityQuery, IntegrationRecord,
-    IntegrationSpec, LeaseRequest, MappingRecord, MappingStatus, ScopeAssignment, ScopeRecord,
-    ScopeSyncCounts, SyncStateUpdate, SyncStatus, WrittenValues,
+    AssetFilter, AssetRecord, AssetWrite, Correlation, CorrelationDigest, CorrelationQuery,
+    DeviceWrite, ExtensionWrite, FailedDevice, HostAssetUpdate, IdentityQuery, IntegrationRecord,
+    IntegrationSpec, LeaseRequest, MappingDigest, MappingRecord, MappingStatus, ScopeAssignment,
+    ScopeRecord, ScopeSyncCounts, SyncStateUpdate, SyncStatus, WrittenValues,
 };
 pub use settings::merge_settings;
 
@@ -49,6 +49,10 @@ pub struct StoreCapabilities {
     pub concurrent_writers: bool,
     /// Largest batch `apply` accepts in one call (`None`: no limit).
     pub max_batch_size: Option<usize>,
+    /// [`AssetStore::correlate_digest`] is implemented: the engine settles unchanged devices
+    /// from narrow rows and fetches the full correlation only for the others.
+    #[serde(default)]
+    pub correlation_digest: bool,
 }
 
 /// Where assets, mappings and sync state live. Object-safe: hosts hold `Arc<dyn AssetStore>`.
@@ -150,6 +154,22 @@ pub trait AssetStore: Send + Sync + Debug + 'static {
 
     /// Everything the store knows about one batch, in one round trip.
     async fn correlate(&self, tenant: TenantId, query: &CorrelationQuery) -> Result<Correlation>;
+
+    /// The cheap first phase of [`AssetStore::correlate`], in one round trip: must equal
+    /// `correlate(query).digest(query)` ([`Correlation::digest`]) for the same rows. The
+    /// engine calls it only when [`StoreCapabilities::correlation_digest`] is set, and then
+    /// fetches the full correlation only for devices the digest does not settle: a re-sync of
+    /// unchanged devices reads a few narrow columns per device instead of whole asset rows.
+    ///
+    /// The default derives the digest from `correlate` (correct, not cheaper), so a decorator
+    /// that forwards `capabilities` but not this method still behaves.
+    async fn correlate_digest(
+        &self,
+        tenant: TenantId,
+        query: &CorrelationQuery,
+    ) -> Result<CorrelationDigest> {
+        Ok(self.correlate(tenant, query).await?.digest(query))
+    }
 
     /// Applies one batch atomically: all writes or none. Fails with
     /// [`crate::ErrorKind::Conflict`] on a unique violation or a stale `expected_updated_at`.

@@ -337,6 +337,87 @@ pub struct Correlation {
     pub suppressed: Vec<ExternalDeviceId>,
 }
 
+/// One of the batch's own mappings, narrowed to what settles an unchanged device: the first,
+/// cheap phase of a correlation (see [`crate::store::AssetStore::correlate_digest`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MappingDigest {
+    /// Row id.
+    pub id: MappingId,
+    /// `external_entity_id`.
+    pub external_id: ExternalDeviceId,
+    /// `alga_entity_id`.
+    pub asset_id: AssetId,
+    /// `external_realm_id`.
+    pub scope_id: ExternalScopeId,
+    /// `synced` or `deleted`.
+    pub status: MappingStatus,
+    /// Fingerprint of the last ingested snapshot.
+    pub fingerprint: Option<String>,
+    /// Last write by the engine (picks between legacy duplicate mappings).
+    pub last_synced_at: DateTime<Utc>,
+    /// `asset_type` of the asset the mapping points to; `None` when that asset is gone.
+    pub asset_type: Option<DeviceKind>,
+}
+
+/// The first phase of a correlation: the batch's own mappings (narrowed), its scopes and its
+/// suppressed devices. Enough to settle unchanged, suppressed and already-tombstoned devices;
+/// the engine asks for the full [`Correlation`] of the rest only.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CorrelationDigest {
+    /// This integration's mappings whose external id is in the query, in any scope and status.
+    pub mappings: Vec<MappingDigest>,
+    /// Scope mappings for the query's scopes.
+    pub scopes: Vec<ScopeRecord>,
+    /// Devices the host suppressed.
+    pub suppressed: Vec<ExternalDeviceId>,
+}
+
+impl Correlation {
+    /// The digest of this correlation: what [`crate::store::AssetStore::correlate_digest`]
+    /// must answer for the same query (the conformance suite checks exactly this). Mappings
+    /// of another provider or integration (possible only in hand-edited legacy rows) are left
+    /// out, as the engine ignores them.
+    pub fn digest(&self, query: &CorrelationQuery) -> CorrelationDigest {
+        let asset_types: std::collections::HashMap<AssetId, DeviceKind> = self
+            .assets
+            .iter()
+            .map(|a| (a.asset_id, a.asset_type))
+            .collect();
+        CorrelationDigest {
+            mappings: self
+                .mappings
+                .iter()
+                .filter(|m| {
+                    m.provider == query.provider && m.integration_id == query.integration_id
+                })
+                .map(|m| MappingDigest {
+                    id: m.id,
+                    external_id: m.external_id.clone(),
+                    asset_id: m.asset_id,
+                    scope_id: m.scope_id.clone(),
+                    status: m.status,
+                    fingerprint: m.fingerprint.clone(),
+                    last_synced_at: m.last_synced_at,
+                    asset_type: asset_types.get(&m.asset_id).copied(),
+                })
+                .collect(),
+            scopes: self.scopes.clone(),
+            suppressed: self.suppressed.clone(),
+        }
+    }
+}
+
+impl CorrelationDigest {
+    /// Sorts every list, so two digests of the same rows compare equal.
+    pub fn normalized(mut self) -> Self {
+        self.mappings.sort_by_key(|m| m.id);
+        self.scopes
+            .sort_by(|a, b| a.external_id.cmp(&b.external_id));
+        self.suppressed.sort();
+        self
+    }
+}
+
 /// How an asset row is written.
 #[derive(Clone, Debug, PartialEq)]
 pub enum AssetWrite {

@@ -12,9 +12,10 @@ use rmm_sync::model::{
 };
 use rmm_sync::store::postgres::PostgresStore;
 use rmm_sync::store::{
-    AssetFilter, AssetRecord, AssetStore, Correlation, CorrelationQuery, DeviceWrite, FailedDevice,
-    HostAssetUpdate, IntegrationRecord, IntegrationSpec, LeaseRequest, MappingRecord,
-    ScopeAssignment, ScopeRecord, ScopeSyncCounts, StoreCapabilities, SyncStateUpdate,
+    AssetFilter, AssetRecord, AssetStore, Correlation, CorrelationDigest, CorrelationQuery,
+    DeviceWrite, FailedDevice, HostAssetUpdate, IntegrationRecord, IntegrationSpec, LeaseRequest,
+    MappingRecord, ScopeAssignment, ScopeRecord, ScopeSyncCounts, StoreCapabilities,
+    SyncStateUpdate,
 };
 use rmm_sync::sync::RunReport;
 use serde_json::{Map, Value};
@@ -110,6 +111,13 @@ impl AssetStore for Guarded {
     }
     async fn correlate(&self, t: TenantId, q: &CorrelationQuery) -> Result<Correlation> {
         self.store.correlate(t, q).await
+    }
+    async fn correlate_digest(
+        &self,
+        t: TenantId,
+        q: &CorrelationQuery,
+    ) -> Result<CorrelationDigest> {
+        self.store.correlate_digest(t, q).await
     }
     async fn apply(&self, t: TenantId, w: &[DeviceWrite]) -> Result<()> {
         self.store.apply(t, w).await

@@ -98,6 +98,7 @@ macro_rules! ensure_eq {
 mod apply;
 mod bookkeeping;
 mod create;
+mod digest;
 mod host;
 mod identity;
 mod integrations;
@@ -119,6 +120,7 @@ pub use create::{
     create_in_mapped_scope, scope_sync_disabled_skips, suppressed_device_skipped,
     unmapped_scope_skips_without_writing,
 };
+pub use digest::correlate_digest_matches_correlate;
 pub use host::{host_client_move_kept, host_rename_kept, host_retired_status_kept};
 pub use identity::{
     adopts_unmapped_asset, dangling_mapping_repaired, identity_change_rekeys_mapping,
@@ -386,6 +388,8 @@ macro_rules! __conformance_scenarios {
                 "§2 concurrent batches of different devices all land",
             concurrent_same_devices_one_asset_each [None]
                 "§2 concurrent ingestion of the same devices: one asset each",
+            correlate_digest_matches_correlate [None]
+                "store: correlate_digest equals the digest of correlate, state by state",
             apply_round_trips_rows [None]
                 "store: every column of assets, extensions and mappings reads back exactly",
             apply_enforces_unique_keys [None]

@@ -54,6 +54,9 @@ impl AssetStore for InMemoryStore {
             transactions: true,
             concurrent_writers: false,
             max_batch_size: None,
+            // Not cheaper here (the default derives it from `correlate`), but it runs the
+            // engine's two-phase path under every test on this store.
+            correlation_digest: true,
         }
     }
 

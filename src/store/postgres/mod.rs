@@ -10,6 +10,7 @@ mod columns;
 mod connect;
 mod correlate;
 mod devices;
+mod digest;
 mod errors;
 mod identifiers;
 mod integrations;
@@ -25,9 +26,10 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use super::{
-    AssetFilter, AssetRecord, AssetStore, Correlation, CorrelationQuery, DeviceWrite, FailedDevice,
-    HostAssetUpdate, IntegrationRecord, IntegrationSpec, LeaseRequest, MappingRecord,
-    ScopeAssignment, ScopeRecord, ScopeSyncCounts, StoreCapabilities, SyncStateUpdate,
+    AssetFilter, AssetRecord, AssetStore, Correlation, CorrelationDigest, CorrelationQuery,
+    DeviceWrite, FailedDevice, HostAssetUpdate, IntegrationRecord, IntegrationSpec, LeaseRequest,
+    MappingRecord, ScopeAssignment, ScopeRecord, ScopeSyncCounts, StoreCapabilities,
+    SyncStateUpdate,
 };
 use crate::error::Result;
 use crate::model::{
@@ -121,6 +123,7 @@ impl AssetStore for PostgresStore {
             concurrent_writers: true,
             // Each batch column travels as one array parameter: no parameter-count limit.
             max_batch_size: None,
+            correlation_digest: true,
         }
     }
 
@@ -211,6 +214,14 @@ impl AssetStore for PostgresStore {
 
     async fn correlate(&self, tenant: TenantId, query: &CorrelationQuery) -> Result<Correlation> {
         correlate::correlate(&self.pool, tenant, query).await
+    }
+
+    async fn correlate_digest(
+        &self,
+        tenant: TenantId,
+        query: &CorrelationQuery,
+    ) -> Result<CorrelationDigest> {
+        digest::correlate_digest(&self.pool, tenant, query).await
     }
 
     async fn apply(&self, tenant: TenantId, writes: &[DeviceWrite]) -> Result<()> {

@@ -15,7 +15,7 @@ use super::rows::{
 use super::write::asset_id_array;
 use crate::error::Result;
 use crate::model::{AssetId, ExternalDeviceId, TenantId};
-use crate::store::{Correlation, CorrelationQuery, MappingRecord};
+use crate::store::{Correlation, CorrelationQuery, MappingRecord, ScopeRecord};
 
 const OP: &str = "correlate";
 
@@ -140,38 +140,8 @@ pub(super) async fn correlate(
         c.candidate_mappings = cm;
     }
 
-    if !q.scope_ids.is_empty() {
-        let json: String = sqlx::query_scalar(&format!(
-            "SELECT json_group_array({SCOPE_JSON}) {SCOPES_FROM}"
-        ))
-        .bind(&tenant)
-        .bind(&integration)
-        .bind(json_array(q.scope_ids.iter().map(|s| s.as_str()))?)
-        .fetch_one(&mut *tx)
-        .await
-        .during(OP)?;
-        c.scopes = decode_array(&json, "scopes", ScopeJson::into_record)?;
-        let order: HashMap<&str, usize> = q
-            .scope_ids
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.as_str(), i))
-            .collect();
-        c.scopes
-            .sort_by_key(|s| order.get(s.external_id.as_str()).copied());
-    }
-
-    let json: String = sqlx::query_scalar(SELECT_SUPPRESSED)
-        .bind(&tenant)
-        .bind(&integration)
-        .bind(&devices)
-        .fetch_one(&mut *tx)
-        .await
-        .during(OP)?;
-    c.suppressed = parse_rows::<Vec<String>>("suppressed devices", &json)?
-        .into_iter()
-        .map(ExternalDeviceId::new)
-        .collect();
+    c.scopes = read_scopes(&mut tx, &tenant, &integration, q).await?;
+    c.suppressed = read_suppressed(&mut tx, &tenant, &integration, &devices).await?;
     tx.commit().await.during(OP)?;
 
     // Input order, as the engine reports devices in input order anyway.
@@ -185,4 +155,54 @@ pub(super) async fn correlate(
         .sort_by_key(|m| order.get(m.external_id.as_str()).copied());
     c.suppressed.sort_by_key(|d| order.get(d.as_str()).copied());
     Ok(c)
+}
+
+/// The scope rows of the query's scopes, in query order.
+pub(super) async fn read_scopes(
+    tx: &mut sqlx::SqliteConnection,
+    tenant: &str,
+    integration: &str,
+    q: &CorrelationQuery,
+) -> Result<Vec<ScopeRecord>> {
+    if q.scope_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let json: String = sqlx::query_scalar(&format!(
+        "SELECT json_group_array({SCOPE_JSON}) {SCOPES_FROM}"
+    ))
+    .bind(tenant)
+    .bind(integration)
+    .bind(json_array(q.scope_ids.iter().map(|s| s.as_str()))?)
+    .fetch_one(&mut *tx)
+    .await
+    .during(OP)?;
+    let mut scopes = decode_array(&json, "scopes", ScopeJson::into_record)?;
+    let order: HashMap<&str, usize> = q
+        .scope_ids
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.as_str(), i))
+        .collect();
+    scopes.sort_by_key(|s| order.get(s.external_id.as_str()).copied());
+    Ok(scopes)
+}
+
+/// The suppressed devices among `devices` (a JSON array of external ids).
+pub(super) async fn read_suppressed(
+    tx: &mut sqlx::SqliteConnection,
+    tenant: &str,
+    integration: &str,
+    devices: &str,
+) -> Result<Vec<ExternalDeviceId>> {
+    let json: String = sqlx::query_scalar(SELECT_SUPPRESSED)
+        .bind(tenant)
+        .bind(integration)
+        .bind(devices)
+        .fetch_one(&mut *tx)
+        .await
+        .during(OP)?;
+    Ok(parse_rows::<Vec<String>>("suppressed devices", &json)?
+        .into_iter()
+        .map(ExternalDeviceId::new)
+        .collect())
 }

@@ -24,6 +24,7 @@ mod bulk;
 mod codec;
 mod correlate;
 mod devices;
+mod digest;
 mod errors;
 mod integrations;
 mod rows;
@@ -42,9 +43,10 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::{
-    AssetFilter, AssetRecord, AssetStore, Correlation, CorrelationQuery, DeviceWrite, FailedDevice,
-    HostAssetUpdate, IntegrationRecord, IntegrationSpec, LeaseRequest, MappingRecord,
-    ScopeAssignment, ScopeRecord, ScopeSyncCounts, StoreCapabilities, SyncStateUpdate,
+    AssetFilter, AssetRecord, AssetStore, Correlation, CorrelationDigest, CorrelationQuery,
+    DeviceWrite, FailedDevice, HostAssetUpdate, IntegrationRecord, IntegrationSpec, LeaseRequest,
+    MappingRecord, ScopeAssignment, ScopeRecord, ScopeSyncCounts, StoreCapabilities,
+    SyncStateUpdate,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{
@@ -235,6 +237,7 @@ impl AssetStore for SqliteStore {
             transactions: true,
             concurrent_writers: true,
             max_batch_size: None,
+            correlation_digest: true,
         }
     }
 
@@ -325,6 +328,14 @@ impl AssetStore for SqliteStore {
 
     async fn correlate(&self, tenant: TenantId, query: &CorrelationQuery) -> Result<Correlation> {
         correlate::correlate(&self.pool, tenant, query).await
+    }
+
+    async fn correlate_digest(
+        &self,
+        tenant: TenantId,
+        query: &CorrelationQuery,
+    ) -> Result<CorrelationDigest> {
+        digest::correlate_digest(&self.pool, tenant, query).await
     }
 
     async fn apply(&self, tenant: TenantId, writes: &[DeviceWrite]) -> Result<()> {
