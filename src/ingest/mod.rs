@@ -1,5 +1,6 @@
-//! The ingestion engine: correlate a batch in one store round trip, decide every device, and
-//! write the batch in one transaction, isolating devices that fail.
+//! The ingestion engine: correlate a batch (a narrow digest that settles unchanged devices, then
+//! one full correlation for the rest), decide every device, and write the batch in one
+//! transaction, isolating devices that fail.
 //!
 //! The decisions follow the ingestion contract in `docs/architecture.md`:
 //! identity by mapping whatever the scope (moves stay one asset), adoption of unmapped assets,

@@ -1,7 +1,8 @@
 //! The [`AssetStore`] trait, the rows it keeps, and the stores that ship with the crate.
 //!
-//! A store is deliberately "dumb": it answers one correlation query per batch with raw rows and
-//! applies one batch of [`DeviceWrite`]s atomically. Every decision (identity, diffing, host
+//! A store is deliberately "dumb": it answers correlation queries with raw rows (a narrow
+//! digest of the batch first, when it supports one, then the full rows of the devices the digest
+//! did not settle) and applies one batch of [`DeviceWrite`]s atomically. Every decision (identity, diffing, host
 //! ownership, tombstones) is made once, in [`crate::ingest`], so all stores behave the same and
 //! the conformance suite (`store::conformance`, feature `conformance`) can prove it.
 
