@@ -15,7 +15,7 @@ use sqlx::postgres::PgRow;
 use super::errors::ctx;
 use super::rows::{
     self, ASSET_COLUMNS, ASSET_FROM, ASSET_WIDTH, Cols, EXTENSION_SELECT, EXTENSION_WIDTH,
-    MAPPING_COLUMNS, MAPPING_WIDTH, SCOPE_COLUMNS,
+    MAPPING_COLUMNS, MAPPING_WIDTH, SCOPE_COLUMNS, SCOPE_TYPES, typed_nulls,
 };
 use crate::error::Result;
 use crate::model::{ExternalDeviceId, TenantId};
@@ -79,19 +79,6 @@ const EXTENSION_NULLS: [&str; EXTENSION_WIDTH] = [
     "jsonb",
     "jsonb",
 ];
-const SCOPE_NULLS: [&str; super::rows::SCOPE_WIDTH] = [
-    "uuid",
-    "uuid",
-    "text",
-    "text",
-    "text",
-    "text",
-    "uuid",
-    "boolean",
-    "jsonb",
-    "timestamptz",
-    "timestamptz",
-];
 
 /// Offsets of the blocks in a correlation row (column 0 is the tag).
 const MAPPING_AT: usize = 1;
@@ -101,11 +88,7 @@ const SCOPE_AT: usize = ASSET_AT + ASSET_WIDTH + EXTENSION_WIDTH;
 const SUPPRESSED_AT: usize = MAPPING_AT + 4;
 
 fn nulls(types: &[&str]) -> String {
-    types
-        .iter()
-        .map(|t| format!("NULL::{t}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    typed_nulls(types).join(", ")
 }
 
 /// $1 tenant, $2 integration, $3 provider, $4 device ids, $5 scope ids, $6/$7 identity key
@@ -115,12 +98,9 @@ static CORRELATE_SQL: LazyLock<String> = LazyLock::new(|| {
         nulls(&MAPPING_NULLS),
         nulls(&ASSET_NULLS),
         nulls(&EXTENSION_NULLS),
-        nulls(&SCOPE_NULLS),
+        nulls(&SCOPE_TYPES),
     );
-    let mut suppressed_m = MAPPING_NULLS
-        .iter()
-        .map(|t| format!("NULL::{t}"))
-        .collect::<Vec<_>>();
+    let mut suppressed_m = typed_nulls(&MAPPING_NULLS);
     suppressed_m[SUPPRESSED_AT - MAPPING_AT] = "d.external_entity_id::text".into();
     let suppressed_m = suppressed_m.join(", ");
     let ext = EXTENSION_SELECT.as_str();

@@ -11,7 +11,7 @@ use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
 use super::errors::ctx;
-use super::rows::{self, Cols, SCOPE_COLUMNS, SCOPE_WIDTH};
+use super::rows::{self, Cols, SCOPE_COLUMNS, SCOPE_TYPES, typed_nulls};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{DeviceKind, ExternalDeviceId, ExternalScopeId, MappingId, TenantId};
 use crate::store::{CorrelationDigest, CorrelationQuery, MappingDigest, MappingStatus};
@@ -30,30 +30,13 @@ const DIGEST_NULLS: [&str; 8] = [
 ];
 const DIGEST_AT: usize = 1;
 const SCOPE_AT: usize = DIGEST_AT + DIGEST_NULLS.len();
-const SCOPE_NULLS: [&str; SCOPE_WIDTH] = [
-    "uuid",
-    "uuid",
-    "text",
-    "text",
-    "text",
-    "text",
-    "uuid",
-    "boolean",
-    "jsonb",
-    "timestamptz",
-    "timestamptz",
-];
-
-fn nulls(types: &[&str]) -> Vec<String> {
-    types.iter().map(|t| format!("NULL::{t}")).collect()
-}
 
 /// $1 tenant, $2 integration, $3 provider, $4 device ids, $5 scope ids.
 static DIGEST_SQL: LazyLock<String> = LazyLock::new(|| {
-    let scope_nulls = nulls(&SCOPE_NULLS).join(", ");
-    let digest_nulls = nulls(&DIGEST_NULLS).join(", ");
+    let scope_nulls = typed_nulls(&SCOPE_TYPES).join(", ");
+    let digest_nulls = typed_nulls(&DIGEST_NULLS).join(", ");
     // Suppressed ids travel in the external-id slot of the digest block.
-    let mut suppressed = nulls(&DIGEST_NULLS);
+    let mut suppressed = typed_nulls(&DIGEST_NULLS);
     suppressed[1] = "d.external_entity_id::text".into();
     let suppressed = suppressed.join(", ");
     format!(

@@ -62,6 +62,25 @@ pub(super) const SCOPE_COLUMNS: &str = "o.mapping_id, o.integration_id, \
     o.external_organization_id, o.external_organization_name, o.parent_external_id, \
     o.scope_kind, o.client_id, o.auto_sync_assets, o.metadata, o.last_synced_at, o.vanished_at";
 pub(super) const SCOPE_WIDTH: usize = 11;
+/// The SQL types of [`SCOPE_COLUMNS`], for the typed NULLs of `UNION ALL` rows of other kinds.
+pub(super) const SCOPE_TYPES: [&str; SCOPE_WIDTH] = [
+    "uuid",
+    "uuid",
+    "text",
+    "text",
+    "text",
+    "text",
+    "uuid",
+    "boolean",
+    "jsonb",
+    "timestamptz",
+    "timestamptz",
+];
+
+/// `NULL::type` for each type: the blocks a `UNION ALL` row of another kind leaves empty.
+pub(super) fn typed_nulls(types: &[&str]) -> Vec<String> {
+    types.iter().map(|t| format!("NULL::{t}")).collect()
+}
 
 /// Live device mappings: the reference's legacy `error` is its tombstone.
 pub(super) const LIVE_MAPPING: &str = "COALESCE(m.sync_status, '') NOT IN ('deleted', 'error')";
