@@ -279,6 +279,37 @@ async fn circuit_breaker_lets_exactly_half_of_a_scope_go() {
     assert_eq!(r.counts.tombstoned, 6);
 }
 
+#[tokio::test]
+async fn the_next_page_is_fetched_while_a_page_is_ingested() {
+    let store = Arc::new(FlakyStore::default());
+    let dyn_store: Arc<dyn AssetStore> = Arc::clone(&store) as _;
+    let h = Harness::in_store(
+        dyn_store,
+        TenantId::new_random(),
+        fleet(&[("a", 30)]).with_page_size(10),
+        "main",
+    )
+    .await;
+    h.map_all().await;
+    // The write of the first page waits until the provider was asked for the second: a run
+    // that fetched only after ingesting would make it give up.
+    let provider = Arc::clone(&h.provider);
+    store.hold_apply_until(move || provider.page_calls() >= 2);
+
+    let r = h.run(RunRequest::full()).await;
+
+    assert_eq!(r.status, RunStatus::Completed, "{:?}", r.errors);
+    assert_eq!(r.counts.created, 30);
+    assert_eq!(h.provider.page_calls(), 3, "three pages, each fetched once");
+    assert_eq!(
+        store.waits(),
+        (3, 0),
+        "every page's write saw the next fetch start"
+    );
+    // Pages are still ingested in order and completely.
+    assert_eq!(h.assets().await.len(), 30);
+}
+
 #[tokio::test(start_paused = true)]
 async fn store_outage_fails_the_run_as_a_whole_and_sweeps_nothing() {
     let store = Arc::new(FlakyStore::default());
@@ -481,8 +512,8 @@ async fn cancellation_stops_after_the_page_sweeps_nothing_and_releases_the_lease
     assert_eq!(r.status, RunStatus::Cancelled);
     assert_eq!(
         h.provider.page_calls() - pages_before,
-        1,
-        "no page after cancel"
+        2,
+        "the ingested page and the one fetched ahead while it was ingested; none after cancel"
     );
     assert_eq!(r.counts.updated, 2, "the first page was ingested");
     assert_eq!(r.counts.tombstoned, 0);

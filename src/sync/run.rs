@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use futures::future::{self, Either};
+use futures::stream::BoxStream;
 
 use super::orchestrator::{RunRequest, SyncOrchestrator};
 use super::progress::SyncEvent;
@@ -15,7 +17,7 @@ use crate::model::{
     DeviceError, DeviceSnapshot, ExternalDeviceId, ExternalScopeId, Outcome, OutcomeCounts, RunId,
     TenantId,
 };
-use crate::provider::{ChangesRequest, DevicePageRequest, RmmProvider, device_pages};
+use crate::provider::{ChangesRequest, DevicePage, DevicePageRequest, RmmProvider, device_pages};
 use crate::store::{IntegrationRecord, LeaseRequest, SyncStateUpdate, SyncStatus};
 
 /// Why a run stopped early.
@@ -400,7 +402,8 @@ impl<'a> Run<'a> {
             .with_software(self.orch.options.include_software);
         let source: Arc<dyn crate::provider::DeviceSnapshotSource> = self.provider_as_source();
         let mut pages = device_pages(source, request);
-        while let Some(page) = pages.next().await {
+        let mut next = pages.next().await;
+        while let Some(page) = next {
             let page = match page {
                 Ok(p) => p,
                 Err(e) if e.kind().is_auth() => return Err(Abort::Failed(e)),
@@ -414,7 +417,8 @@ impl<'a> Run<'a> {
                 }
             };
             let total = page.total;
-            let result = self.ingest(page.devices).await?;
+            let (result, following) = self.ingest_while_fetching(page.devices, &mut pages).await?;
+            next = following;
             self.orch.emit(SyncEvent::PageIngested {
                 scope: scope.clone(),
                 devices: result.outcomes.len(),
@@ -494,6 +498,23 @@ impl<'a> Run<'a> {
             .ingest(&self.ctx, fresh)
             .await
             .map_err(Abort::Failed)
+    }
+
+    /// Ingests a page while the next one is fetched, so provider latency and store work
+    /// overlap (at most two pages are held). Pages are still ingested strictly in order. When
+    /// ingestion fails, the fetch in flight is dropped at once.
+    async fn ingest_while_fetching(
+        &mut self,
+        devices: Vec<DeviceSnapshot>,
+        pages: &mut BoxStream<'static, Result<DevicePage>>,
+    ) -> std::result::Result<(BatchResult, Option<Result<DevicePage>>), Abort> {
+        let fetch = pages.next();
+        let ingest = self.ingest(devices);
+        futures::pin_mut!(fetch, ingest);
+        match future::select(ingest, fetch).await {
+            Either::Left((result, fetch)) => Ok((result?, fetch.await)),
+            Either::Right((following, ingest)) => Ok((ingest.await?, following)),
+        }
     }
 
     /// One delta window from `checkpoint` (`None`: a window that starts now).

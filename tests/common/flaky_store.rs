@@ -3,7 +3,7 @@
 //! with one mapping row per realm).
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -26,6 +26,18 @@ pub(crate) struct FlakyStore {
     fail_writes_of: Mutex<HashSet<ExternalDeviceId>>,
     outage: Mutex<bool>,
     extra_mappings: Mutex<Vec<MappingRecord>>,
+    apply_waits_for: Mutex<Option<Condition>>,
+    /// (waits whose condition came true, waits that gave up).
+    waits: Mutex<(u32, u32)>,
+}
+
+#[derive(Clone)]
+struct Condition(Arc<dyn Fn() -> bool + Send + Sync>);
+
+impl std::fmt::Debug for Condition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Condition")
+    }
 }
 
 impl FlakyStore {
@@ -47,6 +59,17 @@ impl FlakyStore {
     pub(crate) fn heal(&self) {
         self.fail_writes_of.lock().unwrap().clear();
         *self.outage.lock().unwrap() = false;
+    }
+
+    /// Every `apply` first waits (yielding, up to 5 s) until `condition` holds; see
+    /// [`FlakyStore::waits`].
+    pub(crate) fn hold_apply_until(&self, condition: impl Fn() -> bool + Send + Sync + 'static) {
+        *self.apply_waits_for.lock().unwrap() = Some(Condition(Arc::new(condition)));
+    }
+
+    /// (applies whose condition came true while they waited, applies that gave up waiting).
+    pub(crate) fn waits(&self) -> (u32, u32) {
+        *self.waits.lock().unwrap()
     }
 
     /// Adds a mapping row to every correlation that asks for its device, ahead of the real
@@ -167,6 +190,20 @@ impl AssetStore for FlakyStore {
     }
 
     async fn apply(&self, tenant: TenantId, writes: &[DeviceWrite]) -> Result<()> {
+        let condition = self.apply_waits_for.lock().unwrap().clone();
+        if let Some(condition) = condition {
+            // Sleeping yields to whatever the caller runs next to this write.
+            let mut held = false;
+            for _ in 0..500 {
+                if (condition.0)() {
+                    held = true;
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            let mut waits = self.waits.lock().unwrap();
+            if held { waits.0 += 1 } else { waits.1 += 1 }
+        }
         if *self.outage.lock().unwrap() {
             return Err(Error::new(
                 ErrorKind::Unavailable,
