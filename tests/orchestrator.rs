@@ -594,7 +594,12 @@ fn describe(e: &SyncEvent) -> String {
 
 #[tokio::test]
 async fn progress_events_come_in_order_with_one_run_started() {
-    let h = Harness::new(fleet(&[("a", 3), ("b", 1)]).with_page_size(2)).await;
+    let h = Harness::new(fleet(&[("a", 3), ("b", 1)]).with_page_size(2))
+        .await
+        .with_options(SyncOptions {
+            scope_concurrency: 1,
+            ..SyncOptions::default()
+        });
     h.map_all().await;
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&events);
@@ -618,6 +623,61 @@ async fn progress_events_come_in_order_with_one_run_started() {
             "run_finished Completed",
         ]
     );
+}
+
+#[tokio::test]
+async fn concurrent_listings_keep_each_scope_in_order_and_lose_nothing() {
+    let scopes: Vec<(String, usize)> = (0..6).map(|i| (format!("s{i}"), 5)).collect();
+    let spec: Vec<(&str, usize)> = scopes.iter().map(|(s, n)| (s.as_str(), *n)).collect();
+    let h = Harness::new(fleet(&spec).with_page_size(2)).await;
+    h.map_all().await;
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&events);
+    let h = h.with_progress(Arc::new(move |e: &SyncEvent| {
+        sink.lock().unwrap().push(describe(e));
+    }));
+
+    let r = h.run(RunRequest::full()).await;
+
+    assert_eq!(r.status, RunStatus::Completed, "{:?}", r.errors);
+    assert_eq!((r.counts.created, r.scopes_listed), (30, 6));
+    let events = events.lock().unwrap().clone();
+    assert_eq!(
+        events.first().map(String::as_str),
+        Some("run_started Some(6)")
+    );
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some("run_finished Completed")
+    );
+    let mut interleaved = false;
+    for (scope, _) in &scopes {
+        let at = |what: &str| -> Vec<usize> {
+            let prefix = format!("{what} {scope}");
+            (0..events.len())
+                .filter(|&i| events[i] == prefix || events[i].starts_with(&format!("{prefix} ")))
+                .collect()
+        };
+        let (started, pages, finished) = (at("scope_started"), at("page"), at("scope_finished"));
+        assert_eq!(
+            (started.len(), pages.len(), finished.len()),
+            (1, 3, 1),
+            "{scope}: {events:?}"
+        );
+        assert!(
+            started[0] < pages[0] && pages[2] < finished[0],
+            "{scope}: {events:?}"
+        );
+        assert_eq!(events[finished[0]], format!("scope_finished {scope} true"));
+        interleaved |= finished[0] - started[0] > 4;
+    }
+    // With the default concurrency the listings do overlap.
+    assert!(interleaved, "listings ran one after the other: {events:?}");
+    // Every device of every scope was stored once, in its own scope.
+    assert_eq!(h.assets().await.len(), 30);
+    for (scope, _) in &scopes {
+        assert_eq!(h.live(scope).await.len(), 5, "{scope}");
+    }
 }
 
 #[tokio::test]

@@ -279,7 +279,12 @@ async fn an_eid_change_rekeys_the_asset() {
 
 #[tokio::test]
 async fn removed_endpoints_are_tombstoned_only_after_a_complete_listing() {
-    let h = Harness::with(120, 2, 13, |b| b.page_size(20), SyncOptions::default()).await;
+    // One listing at a time, so the injected fault hits the first group's second page.
+    let one_at_a_time = SyncOptions {
+        scope_concurrency: 1,
+        ..SyncOptions::default()
+    };
+    let h = Harness::with(120, 2, 13, |b| b.page_size(20), one_at_a_time).await;
     h.full().await;
     let gone: Vec<String> = h
         .sim

@@ -24,6 +24,10 @@ pub struct SyncOptions {
     pub page_size: Option<u32>,
     /// Engine settings (batch size, store retries).
     pub engine: EngineOptions,
+    /// Scope listings fetched at once (providers that list per scope). Pages are ingested one
+    /// at a time whatever this is; it only hides provider latency. Default 4; 1 lists scope
+    /// after scope. Each adapter's rate limiter still caps its request rate.
+    pub scope_concurrency: usize,
     /// Circuit breaker: a sweep that would tombstone more than this share of a scope's live
     /// devices is held back and reported. Default 0.5.
     pub sweep_max_share: f64,
@@ -55,6 +59,7 @@ impl Default for SyncOptions {
         Self {
             page_size: None,
             engine: EngineOptions::default(),
+            scope_concurrency: 4,
             sweep_max_share: 0.5,
             sweep_min_scope_size: 10,
             lease_ttl: Duration::from_secs(2 * 3600),

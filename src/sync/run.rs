@@ -361,77 +361,99 @@ impl<'a> Run<'a> {
             vec![None]
         };
         self.emit_run_started(caps.list_devices_per_scope.then_some(targets.len()));
-        for scope in targets {
-            self.check_cancel()?;
-            self.report.scopes_listed += 1;
-            let complete = self.list_scope(scope.clone(), since).await?;
-            self.orch.emit(SyncEvent::ScopeFinished {
-                scope: scope.clone(),
-                complete,
-            });
-            match (complete, scope) {
-                (true, Some(s)) => self.complete_scopes.push(s),
-                (true, None) => self.whole_listing_complete = true,
-                (false, Some(s)) => self.report.scopes_incomplete.push(s),
-                (false, None) => self
-                    .report
-                    .scopes_incomplete
-                    .push(ExternalScopeId::new("*")),
-            }
-        }
-        Ok(())
+        self.list_targets(targets, since).await
     }
 
-    /// One listing; `Ok(true)` when it reached its last page.
-    async fn list_scope(
+    /// Lists the targets, up to `scope_concurrency` at a time, and ingests their pages one by
+    /// one as they arrive (fetching goes on while a page is ingested). A listing is complete
+    /// when it reached its last page without an error.
+    async fn list_targets(
         &mut self,
-        scope: Option<ExternalScopeId>,
+        targets: Vec<Option<ExternalScopeId>>,
         since: Option<DateTime<Utc>>,
-    ) -> std::result::Result<bool, Abort> {
-        self.orch.emit(SyncEvent::ScopeStarted {
-            scope: scope.clone(),
-        });
+    ) -> std::result::Result<(), Abort> {
         let page_size = self
             .orch
             .options
             .page_size
             .or(self.provider.capabilities().list_devices_max_page_size);
-        let request = DevicePageRequest::new(scope.clone())
-            .with_page_size(page_size)
-            .with_since(since)
-            .with_software(self.orch.options.include_software);
-        let source: Arc<dyn crate::provider::DeviceSnapshotSource> = self.provider_as_source();
-        let mut pages = device_pages(source, request);
-        let mut next = pages.next().await;
-        while let Some(page) = next {
-            let page = match page {
-                Ok(p) => p,
-                Err(e) if e.kind().is_auth() => return Err(Abort::Failed(e)),
-                Err(e) => {
+        let source = self.provider_as_source();
+        let requests: Vec<DevicePageRequest> = targets
+            .iter()
+            .map(|scope| {
+                DevicePageRequest::new(scope.clone())
+                    .with_page_size(page_size)
+                    .with_since(since)
+                    .with_software(self.orch.options.include_software)
+            })
+            .collect();
+        let mut events = listing_events(source, requests, self.orch.options.scope_concurrency);
+        let mut started = vec![false; targets.len()];
+        let mut failed = vec![false; targets.len()];
+        let mut next = events.next().await;
+        while let Some(event) = next {
+            self.check_cancel()?;
+            let i = event.target();
+            let scope = targets[i].clone();
+            if !std::mem::replace(&mut started[i], true) {
+                self.report.scopes_listed += 1;
+                self.orch.emit(SyncEvent::ScopeStarted {
+                    scope: scope.clone(),
+                });
+            }
+            match event {
+                ListingEvent::Page(_, Ok(page)) => {
+                    let total = page.total;
+                    let (result, following) = self
+                        .ingest_while_fetching(page.devices, &mut events)
+                        .await?;
+                    next = following;
+                    self.orch.emit(SyncEvent::PageIngested {
+                        scope,
+                        devices: result.outcomes.len(),
+                        total,
+                        counts: result.counts.clone(),
+                    });
+                    self.absorb(result);
+                    if self.request.cancel.is_cancelled() {
+                        return Err(Abort::Cancelled);
+                    }
+                    self.renew_lease().await?;
+                    continue;
+                }
+                ListingEvent::Page(_, Err(e)) if e.kind().is_auth() => {
+                    return Err(Abort::Failed(e));
+                }
+                ListingEvent::Page(_, Err(e)) => {
+                    // The listing stops here; the others go on.
                     let e = match &scope {
                         Some(s) => e.with_context("scope", s),
                         None => e,
                     };
                     self.error(None, &e);
-                    return Ok(false);
+                    failed[i] = true;
                 }
-            };
-            let total = page.total;
-            let (result, following) = self.ingest_while_fetching(page.devices, &mut pages).await?;
-            next = following;
-            self.orch.emit(SyncEvent::PageIngested {
-                scope: scope.clone(),
-                devices: result.outcomes.len(),
-                total,
-                counts: result.counts.clone(),
-            });
-            self.absorb(result);
-            if self.request.cancel.is_cancelled() {
-                return Err(Abort::Cancelled);
+                ListingEvent::End(_) => self.finish_listing(scope, !failed[i]),
             }
-            self.renew_lease().await?;
+            next = events.next().await;
         }
-        Ok(true)
+        Ok(())
+    }
+
+    fn finish_listing(&mut self, scope: Option<ExternalScopeId>, complete: bool) {
+        self.orch.emit(SyncEvent::ScopeFinished {
+            scope: scope.clone(),
+            complete,
+        });
+        match (complete, scope) {
+            (true, Some(s)) => self.complete_scopes.push(s),
+            (true, None) => self.whole_listing_complete = true,
+            (false, Some(s)) => self.report.scopes_incomplete.push(s),
+            (false, None) => self
+                .report
+                .scopes_incomplete
+                .push(ExternalScopeId::new("*")),
+        }
     }
 
     /// Extends the lease once a third of its lifetime has passed, so a run longer than the TTL
@@ -500,15 +522,15 @@ impl<'a> Run<'a> {
             .map_err(Abort::Failed)
     }
 
-    /// Ingests a page while the next one is fetched, so provider latency and store work
-    /// overlap (at most two pages are held). Pages are still ingested strictly in order. When
-    /// ingestion fails, the fetch in flight is dropped at once.
+    /// Ingests a page while the next listing event is fetched, so provider latency and store
+    /// work overlap. Pages are still ingested one at a time. When ingestion fails, the fetch in
+    /// flight is dropped at once.
     async fn ingest_while_fetching(
         &mut self,
         devices: Vec<DeviceSnapshot>,
-        pages: &mut BoxStream<'static, Result<DevicePage>>,
-    ) -> std::result::Result<(BatchResult, Option<Result<DevicePage>>), Abort> {
-        let fetch = pages.next();
+        events: &mut BoxStream<'static, ListingEvent>,
+    ) -> std::result::Result<(BatchResult, Option<ListingEvent>), Abort> {
+        let fetch = events.next();
         let ingest = self.ingest(devices);
         futures::pin_mut!(fetch, ingest);
         match future::select(ingest, fetch).await {
@@ -915,4 +937,36 @@ impl crate::provider::DeviceSnapshotSource for SourceOf {
     ) -> Result<crate::provider::DevicePage> {
         self.0.list_devices_page(request).await
     }
+}
+
+/// What the merged listings yield: a page (or the error that ended a listing) of target `i`,
+/// then the end of target `i`'s listing.
+enum ListingEvent {
+    Page(usize, Result<DevicePage>),
+    End(usize),
+}
+
+impl ListingEvent {
+    fn target(&self) -> usize {
+        match self {
+            ListingEvent::Page(i, _) | ListingEvent::End(i) => *i,
+        }
+    }
+}
+
+/// Every target's pages, up to `concurrency` listings in flight at once (at least one), each
+/// followed by its `End`. Memory stays bounded: each listing holds at most one fetched page.
+fn listing_events(
+    source: Arc<dyn crate::provider::DeviceSnapshotSource>,
+    requests: Vec<DevicePageRequest>,
+    concurrency: usize,
+) -> BoxStream<'static, ListingEvent> {
+    futures::stream::iter(requests.into_iter().enumerate())
+        .map(move |(i, request)| {
+            device_pages(Arc::clone(&source), request)
+                .map(move |page| ListingEvent::Page(i, page))
+                .chain(futures::stream::iter([ListingEvent::End(i)]))
+        })
+        .flatten_unordered(concurrency.max(1))
+        .boxed()
 }
