@@ -24,7 +24,6 @@
 //!   integration the webhook was registered for.
 //! - [`authorization_url`] and [`exchange_authorization_code`]: the connect flow of a "Web"
 //!   NinjaOne application.
-//!
 //! - [`register`]: the [`ProviderRegistry`] factory (client credentials from JSON settings), which
 //!   the `rmm-sync` CLI uses.
 //!
