@@ -1,11 +1,14 @@
-//! End-to-end tests of the `rmm-sync` binary against the Tanium Gateway simulator, with a
-//! temp-file SQLite store. The simulator serves from the test's multi-thread runtime while the
-//! binary runs as a child process.
+//! End-to-end tests of the `rmm-sync` binary against the Tanium Gateway and NinjaOne
+//! simulators, with a temp-file SQLite store. The simulators serve from the test's multi-thread
+//! runtime while the binary runs as a child process.
 
 #[path = "cli/support.rs"]
 mod support;
 
+use rmm_sync::testkit::ninjaone::SIM_CLIENT_ID;
 use rmm_sync::testkit::tanium::{SimConfig, TaniumGatewaySim};
+use rmm_sync::testkit::{NinjaOneSim, SimFleet};
+use secrecy::ExposeSecret;
 use serde_json::Value;
 use support::{Setup, TOKEN_VAR, closed_port};
 
@@ -67,11 +70,16 @@ fn assert_report_shape(report: &Value) -> &Value {
     report
 }
 
-/// The only report of a one-integration sync.
+/// The only report of a one-integration sync of the `tanium` integration.
 fn single_report(doc: &Value) -> &Value {
+    single_report_of(doc, "tanium")
+}
+
+/// The only report of a one-integration sync, of `integration`.
+fn single_report_of<'a>(doc: &'a Value, integration: &str) -> &'a Value {
     let reports = doc.as_array().expect("a JSON array of reports");
     assert_eq!(reports.len(), 1, "{doc:#}");
-    assert_eq!(reports[0]["integration"], "tanium");
+    assert_eq!(reports[0]["integration"], integration);
     assert_report_shape(&reports[0])
 }
 
@@ -435,6 +443,250 @@ async fn demo_runs_with_zero_setup() {
     }
     assert_eq!(reports[2]["integration"], "tanium-sim");
     assert_eq!(reports[2]["rekeyed"], 1, "{:#}", reports[2]);
+}
+
+// ---- NinjaOne --------------------------------------------------------------------------------
+
+const NINJA_DEVICES: u64 = 90;
+const NINJA_ORGANIZATIONS: u32 = 3;
+
+async fn ninjaone_simulator() -> NinjaOneSim {
+    NinjaOneSim::with_fleet(SimFleet::new(NINJA_DEVICES as u32, NINJA_ORGANIZATIONS, 17))
+        .await
+        .expect("start simulator")
+}
+
+/// The `ninjaone` integration against `sim`, with the secret the simulator accepts.
+fn ninjaone_setup(sim: &NinjaOneSim) -> Setup {
+    let secret = sim.client_secret();
+    Setup::ninjaone(
+        &sim.url(),
+        Some(SIM_CLIENT_ID),
+        Some(secret.expose_secret()),
+        "",
+    )
+}
+
+/// The ids of the simulator's devices in organization `org`, sorted as strings.
+fn ninjaone_devices_in(sim: &NinjaOneSim, org: i64) -> Vec<String> {
+    let mut ids: Vec<String> = sim
+        .device_ids()
+        .into_iter()
+        .filter(|id| sim.device(*id).is_some_and(|d| d.organization_id == org))
+        .map(|id| id.to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// `devices list --json` rows of the `ninjaone` integration, sorted by device id.
+async fn ninjaone_rows(setup: &Setup) -> Vec<Value> {
+    let doc = setup.json(&["devices", "list"]).await;
+    let mut rows = doc.as_array().expect("array").clone();
+    for row in &rows {
+        assert_eq!(row["integration"], "ninjaone", "{row:#}");
+        assert_eq!(row["asset"]["rmm_provider"], "ninjaone", "{row:#}");
+    }
+    rows.sort_by_key(|r| {
+        r["asset"]["rmm_device_id"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    });
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ninjaone_check_reports_ok() {
+    let sim = ninjaone_simulator().await;
+    let setup = ninjaone_setup(&sim);
+
+    let text = setup.run(&["check"]).await.expect_code(0);
+    assert!(text.stdout.contains("ninjaone: ok"), "{}", text.stdout);
+
+    let doc = setup.json(&["check", "--integration", "ninjaone"]).await;
+    assert_eq!(doc[0]["integration"], "ninjaone");
+    assert_eq!(doc[0]["ok"], true, "{doc:#}");
+    let details = doc[0]["details"].as_array().expect("details");
+    assert!(
+        details
+            .iter()
+            .any(|d| d.as_str().is_some_and(|d| d.contains(SIM_CLIENT_ID))),
+        "the report names the client it authenticated as: {doc:#}"
+    );
+    assert!(sim.stats().requests_to("/ws/oauth/token") >= 1);
+
+    let status = setup.json(&["status"]).await;
+    assert_eq!(status[0]["provider"], "ninjaone");
+    assert!(status[0]["connected_at"].is_string(), "{status:#}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ninjaone_mapped_organization_syncs_then_stays_unchanged() {
+    let sim = ninjaone_simulator().await;
+    let setup = ninjaone_setup(&sim);
+
+    // Organizations and their locations are both scopes.
+    let synced = setup.json(&["scopes", "sync"]).await;
+    let scopes = (sim.organizations().len() + sim.locations().len()) as u64;
+    assert_eq!(synced[0]["integration"], "ninjaone");
+    assert_eq!(synced[0]["counts"]["created"], scopes, "{synced:#}");
+
+    // Map one organization: its devices are created, the others skipped as unmapped.
+    let org = *sim.organizations().keys().next().expect("an organization");
+    let in_org = ninjaone_devices_in(&sim, org);
+    let elsewhere = NINJA_DEVICES - in_org.len() as u64;
+    assert!(
+        !in_org.is_empty() && elsewhere > 0,
+        "the fleet spans organizations"
+    );
+    let client = "5d0c9a3e-2b1f-4e6a-8c7d-9f0e1a2b3c4d";
+    let org_scope = org.to_string();
+    setup
+        .json(&[
+            "scopes",
+            "map",
+            "--integration",
+            "ninjaone",
+            "--scope",
+            &org_scope,
+            "--client",
+            client,
+        ])
+        .await;
+
+    let doc = setup.json(&["sync"]).await;
+    let report = single_report_of(&doc, "ninjaone");
+    assert_eq!(report["mode"], "full");
+    assert_eq!(report["status"], "completed", "{report:#}");
+    assert_eq!(count(report, "seen"), NINJA_DEVICES, "{report:#}");
+    assert_eq!(count(report, "created"), in_org.len() as u64, "{report:#}");
+    assert_eq!(count(report, "skipped"), elsewhere, "{report:#}");
+    assert_eq!(
+        report["skipped_reasons"]["unmapped_scope"].as_u64(),
+        Some(elsewhere),
+        "{report:#}"
+    );
+
+    let rows = ninjaone_rows(&setup).await;
+    let ids: Vec<&str> = rows
+        .iter()
+        .map(|r| r["asset"]["rmm_device_id"].as_str().expect("device id"))
+        .collect();
+    assert_eq!(ids, in_org);
+    for row in &rows {
+        let asset = &row["asset"];
+        let id: i64 = asset["rmm_device_id"].as_str().unwrap().parse().unwrap();
+        let device = sim.device(id).expect("simulated device");
+        assert_eq!(asset["client_id"], client, "{asset:#}");
+        assert_eq!(
+            asset["rmm_organization_id"],
+            org_scope.as_str(),
+            "{asset:#}"
+        );
+        assert_eq!(asset["name"], device.display_name.as_str(), "{asset:#}");
+    }
+
+    // A second full run finds nothing new.
+    let doc = setup.json(&["sync", "--integration", "ninjaone"]).await;
+    let report = single_report_of(&doc, "ninjaone");
+    assert_eq!(
+        count(report, "unchanged"),
+        in_org.len() as u64,
+        "{report:#}"
+    );
+    assert_eq!(count(report, "created"), 0, "{report:#}");
+    assert_eq!(count(report, "updated"), 0, "{report:#}");
+    assert_eq!(ninjaone_rows(&setup).await.len(), in_org.len());
+
+    // An incremental run reads the activity log: the renamed device, and nothing else.
+    let renamed: i64 = in_org[0].parse().unwrap();
+    assert!(sim.update_device(renamed, |d| d.display_name = "renamed-by-cli-test".into()));
+    let doc = setup.json(&["sync", "--incremental"]).await;
+    let report = single_report_of(&doc, "ninjaone");
+    assert_eq!(report["mode"], "incremental", "{report:#}");
+    assert_eq!(report["fell_back_to_full"], false, "{report:#}");
+    assert_eq!(count(report, "updated"), 1, "{report:#}");
+    assert_eq!(count(report, "seen"), 1, "{report:#}");
+    let rows = ninjaone_rows(&setup).await;
+    let row = rows
+        .iter()
+        .find(|r| r["asset"]["rmm_device_id"] == in_org[0].as_str())
+        .expect("renamed device listed");
+    assert_eq!(row["asset"]["name"], "renamed-by-cli-test");
+
+    let status = setup.json(&["status"]).await;
+    assert_eq!(status[0]["provider"], "ninjaone");
+    assert_eq!(
+        status[0]["devices"]["total"],
+        in_org.len() as u64,
+        "{status:#}"
+    );
+    assert!(status[0]["last_full_sync_at"].is_string(), "{status:#}");
+    assert!(
+        status[0]["last_incremental_sync_at"].is_string(),
+        "{status:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ninjaone_wrong_client_secret_exits_3_without_echoing_it() {
+    let sim = ninjaone_simulator().await;
+    let wrong = "ninja-wrong-secret-3b9e71";
+    let setup = Setup::ninjaone(&sim.url(), Some(SIM_CLIENT_ID), Some(wrong), "");
+    for args in [&["check"][..], &["scopes", "sync"][..], &["sync"][..]] {
+        let out = setup.run(args).await.expect_code(3);
+        assert!(
+            out.all().contains("client id or secret"),
+            "{args:?}: {}",
+            out.all()
+        );
+        assert!(!out.all().contains(wrong), "{args:?} echoed the secret");
+    }
+    let doc = setup.run(&["--json", "check"]).await.expect_code(3).json();
+    assert_eq!(doc[0]["ok"], false, "{doc:#}");
+    assert_eq!(doc[0]["exit_code"], 3);
+    let error = doc[0]["error"].as_str().expect("error message");
+    assert!(error.contains("client id or secret"), "{error}");
+    assert!(!error.contains(wrong));
+    assert!(ninjaone_rows(&setup).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ninjaone_config_errors_exit_2_naming_the_key() {
+    // Nothing listens there: each of these fails before any request.
+    let url = format!("http://127.0.0.1:{}", closed_port());
+    let secret = "ninja-secret-never-shown-51c0";
+    for (client_id, extra, needle) in [
+        (None, String::new(), "client_id"),
+        (Some("cid"), "page_sise = 10".to_owned(), "page_sise"),
+        (Some("cid"), "region = \"eu\"".to_owned(), "not both"),
+        (
+            Some("cid"),
+            format!("client_secret = \"{secret}\""),
+            "token_env",
+        ),
+        (
+            Some("cid"),
+            "grant_type = \"authorization_code\"".to_owned(),
+            "Credentials::authorization_code",
+        ),
+        (
+            Some("cid"),
+            format!("refresh_token = \"{secret}\""),
+            "TokenStore",
+        ),
+    ] {
+        let setup = Setup::ninjaone(&url, client_id, Some(secret), &extra);
+        let out = setup.run(&["check"]).await.expect_code(2);
+        assert!(out.stderr.contains(needle), "{extra:?}: {}", out.stderr);
+        assert!(!out.all().contains(secret), "{extra:?} echoed the secret");
+    }
+
+    // The adapter's transport rule: plain http only to loopback addresses.
+    let setup = Setup::ninjaone("http://10.1.2.3", Some("cid"), Some(secret), "");
+    let out = setup.run(&["check"]).await.expect_code(2);
+    assert!(out.stderr.contains("https://"), "{}", out.stderr);
 }
 
 // ---- bad input -------------------------------------------------------------------------------

@@ -80,7 +80,7 @@ pub(crate) async fn run_binary(args: &[&str], token: Option<&str>) -> Output {
     }
 }
 
-/// A config file with one Tanium integration named `tanium` and a SQLite store, in a temp dir.
+/// A config file with one integration (Tanium or NinjaOne) and a SQLite store, in a temp dir.
 #[derive(Debug)]
 pub(crate) struct Setup {
     _dir: TempDir,
@@ -110,6 +110,38 @@ retry = {{ max_attempts = 2, initial_backoff_ms = 5, max_backoff_ms = 20 }}
             db = db.display()
         );
         Self::with_text(dir, &text, token)
+    }
+
+    /// A NinjaOne integration named `ninjaone` at `url` for client `client_id` (no `client_id`
+    /// key when `None`), its secret read from [`TOKEN_VAR`], plus `extra` lines appended to the
+    /// integration table.
+    pub(crate) fn ninjaone(
+        url: &str,
+        client_id: Option<&str>,
+        secret: Option<&str>,
+        extra: &str,
+    ) -> Self {
+        let dir = TempDir::new();
+        let db = dir.join("x.db");
+        let client_id = client_id
+            .map(|c| format!("client_id = \"{c}\""))
+            .unwrap_or_default();
+        let text = format!(
+            r#"store = "sqlite://{db}"
+
+[[integrations]]
+id = "ninjaone"
+provider = "ninjaone"
+url = "{url}"
+token_env = "{TOKEN_VAR}"
+{client_id}
+page_size = 25
+retry = {{ max_attempts = 2, initial_backoff_ms = 5, max_backoff_ms = 20 }}
+{extra}
+"#,
+            db = db.display()
+        );
+        Self::with_text(dir, &text, secret)
     }
 
     /// Any config text.

@@ -49,8 +49,9 @@ pub(crate) fn build_provider(cfg: &IntegrationConfig) -> anyhow::Result<Arc<dyn 
     match cfg.provider.as_str() {
         "tanium" => build_tanium(cfg, token, settings),
         "tacticalrmm" => build_tactical(cfg, token, settings),
+        "ninjaone" => build_ninjaone(cfg, token, settings),
         other => bail!(UsageError(format!(
-            "integration {:?}: provider {other:?} is not available in this build yet",
+            "integration {:?}: provider {other:?} is not available in this build",
             cfg.id
         ))),
     }
@@ -69,12 +70,7 @@ fn build_tanium(
     rmm_sync::provider::tanium::register(&mut registry);
     registry
         .build(&ProviderId::TANIUM, &serde_json::Value::Object(settings))
-        .map_err(|e| match e.kind() {
-            ErrorKind::InvalidConfig => {
-                anyhow::Error::new(UsageError(format!("integration {:?}: {e}", cfg.id)))
-            }
-            _ => anyhow::Error::new(e),
-        })
+        .map_err(|e| usage_if_config(cfg, e))
 }
 
 fn build_tactical(
@@ -95,12 +91,34 @@ fn build_tactical(
             &ProviderId::TACTICALRMM,
             &serde_json::Value::Object(settings),
         )
-        .map_err(|e| match e.kind() {
-            ErrorKind::InvalidConfig => {
-                anyhow::Error::new(UsageError(format!("integration {:?}: {e}", cfg.id)))
-            }
-            _ => anyhow::Error::new(e),
-        })
+        .map_err(|e| usage_if_config(cfg, e))
+}
+
+fn build_ninjaone(
+    cfg: &IntegrationConfig,
+    token: String,
+    mut settings: serde_json::Map<String, serde_json::Value>,
+) -> anyhow::Result<Arc<dyn RmmProvider>> {
+    // `url` is the instance; the token is the client secret of an "API Services" application
+    // (client credentials). `client_id` is not secret and comes from the table as it is.
+    settings.insert("base_url".into(), cfg.url.clone().into());
+    settings.insert("client_secret".into(), token.into());
+    let mut registry = ProviderRegistry::new();
+    rmm_sync::provider::ninjaone::register(&mut registry);
+    registry
+        .build(&ProviderId::NINJAONE, &serde_json::Value::Object(settings))
+        .map_err(|e| usage_if_config(cfg, e))
+}
+
+/// An adapter's configuration error is a usage error (exit 2) naming the integration; anything
+/// else keeps its kind.
+fn usage_if_config(cfg: &IntegrationConfig, e: rmm_sync::Error) -> anyhow::Error {
+    match e.kind() {
+        ErrorKind::InvalidConfig => {
+            anyhow::Error::new(UsageError(format!("integration {:?}: {e}", cfg.id)))
+        }
+        _ => anyhow::Error::new(e),
+    }
 }
 
 /// The store row of a configured integration.

@@ -13,6 +13,9 @@ use crate::error::{Error, Result};
 use crate::model::AgentStatusThresholds;
 use crate::provider::http::{ClientOptions, RateLimit, RetryConfig};
 
+/// Devices (and organizations, locations) per page unless configured.
+pub(crate) const DEFAULT_PAGE_SIZE: u32 = 1000;
+
 /// A NinjaOne region (the instance an account lives on).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -270,7 +273,7 @@ impl NinjaOneConfig {
             credentials,
             oauth_scope: "monitoring".into(),
             scope_level: ScopeLevel::Organization,
-            page_size: 1000,
+            page_size: DEFAULT_PAGE_SIZE,
             id_batch_size: 100,
             activity_page_size: 1000,
             api_prefix: "/v2".into(),

@@ -10,7 +10,7 @@ use url::Url;
 
 use super::activity::{DeviceEffect, device_effect};
 use super::client::{Api, SERVICE};
-use super::config::{NinjaOneConfig, ScopeLevel};
+use super::config::{DEFAULT_PAGE_SIZE, NinjaOneConfig, ScopeLevel};
 use super::map::{device_snapshot, location_scope, organization_scope};
 use super::webhook::WebhookVerifier;
 use super::wire::{ActivitiesResponse, Activity, Device, Id, Location, Organization, decode_each};
@@ -52,6 +52,19 @@ impl NinjaOneProvider {
             base,
             config,
         })
+    }
+
+    /// Builds the adapter from JSON settings (client credentials only), as the
+    /// [`ProviderRegistry`](crate::provider::ProviderRegistry) factory of
+    /// [`register`](super::register) does; see there for the keys.
+    pub fn from_json(settings: &Value) -> Result<Self> {
+        Self::new(super::settings::config_from_json(settings)?)
+    }
+
+    /// What instances can do with the default page size and no client-side budget (for
+    /// registries, before an instance is configured).
+    pub fn default_capabilities() -> Capabilities {
+        capabilities_for(DEFAULT_PAGE_SIZE, None)
     }
 
     /// The configuration.
@@ -273,6 +286,26 @@ fn receives_devices(mut scope: ScopeSnapshot, receives: bool) -> ScopeSnapshot {
     scope
 }
 
+/// What an instance with this page size and client-side budget can do.
+fn capabilities_for(page_size: u32, requests_per_minute: Option<u32>) -> Capabilities {
+    Capabilities {
+        test_connection: true,
+        list_scopes: true,
+        list_devices: true,
+        // One tenant-wide walk is cheaper than one per organization.
+        list_devices_per_scope: false,
+        list_changes: true,
+        get_device: true,
+        deletion_detection: true,
+        webhooks: true,
+        device_has_last_seen: true,
+        device_has_serial: true,
+        list_devices_max_page_size: Some(page_size),
+        requests_per_minute,
+        ..Capabilities::default()
+    }
+}
+
 fn stuck_paging(path: &str, last: i64) -> Error {
     Error::new(
         ErrorKind::Decode,
@@ -331,22 +364,10 @@ impl RmmProvider for NinjaOneProvider {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            test_connection: true,
-            list_scopes: true,
-            list_devices: true,
-            // One tenant-wide walk is cheaper than one per organization.
-            list_devices_per_scope: false,
-            list_changes: true,
-            get_device: true,
-            deletion_detection: true,
-            webhooks: true,
-            device_has_last_seen: true,
-            device_has_serial: true,
-            list_devices_max_page_size: Some(self.config.page_size),
-            requests_per_minute: self.config.rate_limit.map(|l| l.requests_per_minute),
-            ..Capabilities::default()
-        }
+        capabilities_for(
+            self.config.page_size,
+            self.config.rate_limit.map(|l| l.requests_per_minute),
+        )
     }
 
     fn agent_status_thresholds(&self) -> AgentStatusThresholds {
