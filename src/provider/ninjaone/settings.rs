@@ -62,8 +62,8 @@ pub(crate) fn config_from_json(value: &Value) -> Result<NinjaOneConfig> {
         take_grant_type(map)?;
     }
     let s: Settings = serde_json::from_value(value).map_err(|e| {
-        // serde names the key. It quotes a value only when its type is wrong, which a string
-        // client_secret never is.
+        // serde names the key. It quotes a value only when its type is wrong, which the check
+        // above rules out for client_secret.
         Error::invalid_config("ninjaone", format!("invalid NinjaOne configuration: {e}"))
     })?;
     if s.client_secret.expose_secret().trim().is_empty() {
@@ -117,6 +117,13 @@ fn take_grant_type(map: &mut Map<String, Value>) -> Result<()> {
         .find(|k| map.contains_key(**k))
     {
         return Err(authorization_code_refused(key));
+    }
+    // serde quotes a value whose type is wrong: never let it quote a secret.
+    if map.get("client_secret").is_some_and(|v| !v.is_string()) {
+        return Err(Error::invalid_config(
+            "client_secret",
+            "client_secret must be a string",
+        ));
     }
     let Some(grant) = map.remove("grant_type") else {
         return Ok(());
@@ -252,6 +259,10 @@ mod tests {
         refused(without("client_id"), "client_id");
         refused(without("client_secret"), "client_secret");
         refused(with("client_secret", json!("  ")), "client_secret");
+        // A secret of the wrong type is refused without serde quoting it.
+        let e = refused(with("client_secret", json!(8_675_309)), "must be a string");
+        assert!(!e.to_string().contains("8675309"), "{e}");
+        refused(with("client_secret", json!([SECRET])), "must be a string");
         refused(without("base_url"), "region");
         refused(with("region", json!("eu")), "not both");
         let mut mars = without("base_url");
