@@ -273,11 +273,12 @@ impl AssetStore for InMemoryStore {
     ) -> Result<Vec<ExternalDeviceId>> {
         Ok(self.with(tenant, |t| {
             let mut ids: Vec<ExternalDeviceId> = t
-                .by_device
-                .range((integration, ExternalDeviceId::new(""))..)
-                .take_while(|((i, _), _)| *i == integration)
-                .filter_map(|(_, mid)| t.mappings.get(mid))
-                .filter(|m| m.status == MappingStatus::Synced && &m.scope_id == scope)
+                .by_scope
+                .get(&(integration, scope.clone()))
+                .into_iter()
+                .flatten()
+                .filter_map(|mid| t.mappings.get(mid))
+                .filter(|m| m.status == MappingStatus::Synced)
                 .map(|m| m.external_id.clone())
                 .collect();
             ids.sort();

@@ -36,6 +36,8 @@ pub(super) struct TenantState {
     pub(super) by_device: BTreeMap<(IntegrationId, ExternalDeviceId), MappingId>,
     /// Mappings per asset.
     pub(super) by_asset: HashMap<AssetId, BTreeSet<MappingId>>,
+    /// Mappings per (integration, scope): sweep candidates without scanning every mapping.
+    pub(super) by_scope: HashMap<(IntegrationId, ExternalScopeId), BTreeSet<MappingId>>,
     /// (provider, rmm_device_id) → assets.
     pub(super) by_rmm_id: HashMap<(ProviderId, String), BTreeSet<AssetId>>,
     /// Normalized identity key → assets.
@@ -279,10 +281,17 @@ impl TenantState {
             if let Some(set) = self.by_asset.get_mut(&old.asset_id) {
                 set.remove(&old.id);
             }
+            if let Some(set) = self.by_scope.get_mut(&(old.integration_id, old.scope_id)) {
+                set.remove(&old.id);
+            }
         }
         self.by_device
             .insert((m.integration_id, m.external_id.clone()), m.id);
         self.by_asset.entry(m.asset_id).or_default().insert(m.id);
+        self.by_scope
+            .entry((m.integration_id, m.scope_id.clone()))
+            .or_default()
+            .insert(m.id);
         self.mappings.insert(m.id, m);
     }
 
