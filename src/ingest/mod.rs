@@ -384,7 +384,12 @@ impl IngestionEngine {
         ctx: &IngestContext,
         mut decisions: Vec<Decision>,
     ) -> Result<Vec<Decision>> {
-        let writes: Vec<DeviceWrite> = decisions.iter().filter_map(|d| d.write.clone()).collect();
+        // Moved out, not cloned: nothing reads a decision's write once it is applied.
+        let (owners, writes): (Vec<usize>, Vec<DeviceWrite>) = decisions
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, d)| d.write.take().map(|w| (i, *w)))
+            .unzip();
         if writes.is_empty() || ctx.dry_run {
             return Ok(decisions);
         }
@@ -398,10 +403,7 @@ impl IngestionEngine {
                 tracing::debug!(error = %e, "batch write failed; isolating devices");
             }
         }
-        for d in decisions.iter_mut() {
-            let Some(write) = d.write.take() else {
-                continue;
-            };
+        for (i, write) in owners.into_iter().zip(writes) {
             if let Err(e) = self
                 .apply_with_retry(ctx, std::slice::from_ref(&write))
                 .await
@@ -409,6 +411,7 @@ impl IngestionEngine {
                 if e.kind() == ErrorKind::Unavailable || e.kind() == ErrorKind::Timeout {
                     return Err(e);
                 }
+                let d = &mut decisions[i];
                 *d = Decision::failed(d.external_id.clone(), d.asset_id, &e);
             }
         }
