@@ -11,9 +11,9 @@ use chrono::{DateTime, Utc};
 
 use super::settings::merge_settings;
 use super::{
-    AssetFilter, AssetRecord, AssetStore, Correlation, CorrelationQuery, DeviceWrite, FailedDevice,
-    HostAssetUpdate, IntegrationRecord, IntegrationSpec, LeaseRequest, MappingRecord,
-    MappingStatus, ScopeAssignment, ScopeRecord, ScopeSyncCounts, StoreCapabilities,
+    AssetFilter, AssetRecord, AssetStore, Correlation, CorrelationDigest, CorrelationQuery,
+    DeviceWrite, FailedDevice, HostAssetUpdate, IntegrationRecord, IntegrationSpec, LeaseRequest,
+    MappingRecord, MappingStatus, ScopeAssignment, ScopeRecord, ScopeSyncCounts, StoreCapabilities,
     SyncStateUpdate, SyncStatus,
 };
 use crate::error::{Error, ErrorKind, Result};
@@ -54,8 +54,8 @@ impl AssetStore for InMemoryStore {
             transactions: true,
             concurrent_writers: false,
             max_batch_size: None,
-            // Not cheaper here (the default derives it from `correlate`), but it runs the
-            // engine's two-phase path under every test on this store.
+            // A native digest: no row clones for unchanged devices, and the engine's
+            // two-phase path runs under every test on this store.
             correlation_digest: true,
         }
     }
@@ -253,6 +253,14 @@ impl AssetStore for InMemoryStore {
 
     async fn correlate(&self, tenant: TenantId, query: &CorrelationQuery) -> Result<Correlation> {
         Ok(self.with(tenant, |t| t.correlate(query)))
+    }
+
+    async fn correlate_digest(
+        &self,
+        tenant: TenantId,
+        query: &CorrelationQuery,
+    ) -> Result<CorrelationDigest> {
+        Ok(self.with(tenant, |t| t.correlate_digest(query)))
     }
 
     async fn apply(&self, tenant: TenantId, writes: &[DeviceWrite]) -> Result<()> {

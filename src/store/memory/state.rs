@@ -11,8 +11,8 @@ use crate::model::{
     IntegrationId, MappingId, ProviderId, ScopeSnapshot,
 };
 use crate::store::{
-    AssetRecord, AssetWrite, Correlation, CorrelationQuery, DeviceWrite, IntegrationRecord,
-    MappingRecord, MappingStatus, ScopeRecord, ScopeSyncCounts,
+    AssetRecord, AssetWrite, Correlation, CorrelationDigest, CorrelationQuery, DeviceWrite,
+    IntegrationRecord, MappingDigest, MappingRecord, MappingStatus, ScopeRecord, ScopeSyncCounts,
 };
 use crate::sync::RunReport;
 
@@ -178,6 +178,41 @@ impl TenantState {
             }
         }
         c
+    }
+
+    /// The narrow rows of [`Self::correlate`]: no asset, extension or candidate row is
+    /// cloned, which is what keeps an unchanged re-sync cheap on this store too.
+    pub(super) fn correlate_digest(&self, q: &CorrelationQuery) -> CorrelationDigest {
+        let mut d = CorrelationDigest::default();
+        for id in &q.external_ids {
+            let key = (q.integration_id, id.clone());
+            if let Some(m) = self
+                .by_device
+                .get(&key)
+                .and_then(|mid| self.mappings.get(mid))
+                .filter(|m| m.provider == q.provider)
+            {
+                d.mappings.push(MappingDigest {
+                    id: m.id,
+                    external_id: m.external_id.clone(),
+                    asset_id: m.asset_id,
+                    scope_id: m.scope_id.clone(),
+                    status: m.status,
+                    fingerprint: m.fingerprint.clone(),
+                    last_synced_at: m.last_synced_at,
+                    asset_type: self.assets.get(&m.asset_id).map(|a| a.asset_type),
+                });
+            }
+            if self.suppressed.contains(&key) {
+                d.suppressed.push(key.1);
+            }
+        }
+        for s in &q.scope_ids {
+            if let Some(rec) = self.scopes.get(&(q.integration_id, s.clone())) {
+                d.scopes.push(rec.clone());
+            }
+        }
+        d
     }
 
     /// Checks every constraint before anything changes, so `apply` is all-or-nothing.
