@@ -388,7 +388,7 @@ impl IngestionEngine {
         let (owners, writes): (Vec<usize>, Vec<DeviceWrite>) = decisions
             .iter_mut()
             .enumerate()
-            .filter_map(|(i, d)| d.write.take().map(|w| (i, w)))
+            .filter_map(|(i, d)| d.write.take().map(|w| (i, *w)))
             .unzip();
         if writes.is_empty() || ctx.dry_run {
             return Ok(decisions);

@@ -28,7 +28,8 @@ pub(crate) struct Decision {
     pub(crate) external_id: ExternalDeviceId,
     pub(crate) asset_id: Option<AssetId>,
     pub(crate) outcome: Outcome,
-    pub(crate) write: Option<DeviceWrite>,
+    /// Boxed: a decision without a write (every unchanged device) stays small to move.
+    pub(crate) write: Option<Box<DeviceWrite>>,
 }
 
 impl Decision {
@@ -362,13 +363,13 @@ fn plan_tombstone(
         external_id: id.clone(),
         asset_id: Some(mapping.asset_id),
         outcome: Outcome::Tombstoned,
-        write: Some(DeviceWrite {
+        write: Some(Box::new(DeviceWrite {
             external_id: id,
             asset_id: mapping.asset_id,
             asset: asset_write,
             extension: ExtensionWrite::default(),
             mapping: m,
-        }),
+        })),
     }
 }
 
@@ -443,13 +444,13 @@ fn plan_create(
         external_id: s.external_id.clone(),
         asset_id: Some(asset_id),
         outcome: Outcome::Created,
-        write: Some(DeviceWrite {
+        write: Some(Box::new(DeviceWrite {
             external_id: s.external_id.clone(),
             asset_id,
             asset: AssetWrite::Insert(asset),
             extension,
             mapping,
-        }),
+        })),
     }
 }
 
@@ -597,13 +598,13 @@ fn plan_update(
         external_id: s.external_id.clone(),
         asset_id: Some(current.asset_id),
         outcome,
-        write: Some(DeviceWrite {
+        write: Some(Box::new(DeviceWrite {
             external_id: s.external_id.clone(),
             asset_id: current.asset_id,
             asset: asset_write,
             extension,
             mapping: mapping_record,
-        }),
+        })),
     }
 }
 
@@ -655,13 +656,13 @@ pub(crate) fn plan_identity_change(
         external_id: change.current.clone(),
         asset_id: Some(old.asset_id),
         outcome: Outcome::Updated,
-        write: Some(DeviceWrite {
+        write: Some(Box::new(DeviceWrite {
             external_id: change.current.clone(),
             asset_id: old.asset_id,
             asset: asset_write,
             extension: ExtensionWrite::default(),
             mapping: m,
-        }),
+        })),
     })
 }
 
