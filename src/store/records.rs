@@ -359,6 +359,22 @@ pub struct MappingDigest {
     pub asset_type: Option<DeviceKind>,
 }
 
+impl MappingDigest {
+    /// The digest of a full mapping row, given the `asset_type` of the asset it points to.
+    pub fn of(mapping: &MappingRecord, asset_type: Option<DeviceKind>) -> Self {
+        Self {
+            id: mapping.id,
+            external_id: mapping.external_id.clone(),
+            asset_id: mapping.asset_id,
+            scope_id: mapping.scope_id.clone(),
+            status: mapping.status,
+            fingerprint: mapping.fingerprint.clone(),
+            last_synced_at: mapping.last_synced_at,
+            asset_type,
+        }
+    }
+}
+
 /// The first phase of a correlation: the batch's own mappings (narrowed), its scopes and its
 /// suppressed devices. Enough to settle unchanged, suppressed and already-tombstoned devices;
 /// the engine asks for the full [`Correlation`] of the rest only.
@@ -390,16 +406,7 @@ impl Correlation {
                 .filter(|m| {
                     m.provider == query.provider && m.integration_id == query.integration_id
                 })
-                .map(|m| MappingDigest {
-                    id: m.id,
-                    external_id: m.external_id.clone(),
-                    asset_id: m.asset_id,
-                    scope_id: m.scope_id.clone(),
-                    status: m.status,
-                    fingerprint: m.fingerprint.clone(),
-                    last_synced_at: m.last_synced_at,
-                    asset_type: asset_types.get(&m.asset_id).copied(),
-                })
+                .map(|m| MappingDigest::of(m, asset_types.get(&m.asset_id).copied()))
                 .collect(),
             scopes: self.scopes.clone(),
             suppressed: self.suppressed.clone(),

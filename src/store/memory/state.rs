@@ -192,16 +192,8 @@ impl TenantState {
                 .and_then(|mid| self.mappings.get(mid))
                 .filter(|m| m.provider == q.provider)
             {
-                d.mappings.push(MappingDigest {
-                    id: m.id,
-                    external_id: m.external_id.clone(),
-                    asset_id: m.asset_id,
-                    scope_id: m.scope_id.clone(),
-                    status: m.status,
-                    fingerprint: m.fingerprint.clone(),
-                    last_synced_at: m.last_synced_at,
-                    asset_type: self.assets.get(&m.asset_id).map(|a| a.asset_type),
-                });
+                let asset_type = self.assets.get(&m.asset_id).map(|a| a.asset_type);
+                d.mappings.push(MappingDigest::of(m, asset_type));
             }
             if self.suppressed.contains(&key) {
                 d.suppressed.push(key.1);
