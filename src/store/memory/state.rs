@@ -127,11 +127,7 @@ impl TenantState {
         let mut asset_ids = BTreeSet::new();
         let mut candidate_ids = BTreeSet::new();
         for id in &q.external_ids {
-            if let Some(m) = self
-                .by_device
-                .get(&(q.integration_id, id.clone()))
-                .and_then(|mid| self.mappings.get(mid))
-            {
+            if let Some(m) = self.mapping_of(q.integration_id, id) {
                 asset_ids.insert(m.asset_id);
                 c.mappings.push(m.clone());
             }
@@ -172,12 +168,26 @@ impl TenantState {
             .into_iter()
             .filter_map(|id| self.asset_with_extension(id))
             .collect();
-        for s in &q.scope_ids {
-            if let Some(rec) = self.scopes.get(&(q.integration_id, s.clone())) {
-                c.scopes.push(rec.clone());
-            }
-        }
+        c.scopes = self.queried_scopes(q);
         c
+    }
+
+    fn mapping_of(
+        &self,
+        integration: IntegrationId,
+        id: &ExternalDeviceId,
+    ) -> Option<&MappingRecord> {
+        self.by_device
+            .get(&(integration, id.clone()))
+            .and_then(|mid| self.mappings.get(mid))
+    }
+
+    /// The stored records of the query's scopes, in the query's order.
+    fn queried_scopes(&self, q: &CorrelationQuery) -> Vec<ScopeRecord> {
+        q.scope_ids
+            .iter()
+            .filter_map(|s| self.scopes.get(&(q.integration_id, s.clone())).cloned())
+            .collect()
     }
 
     /// The narrow rows of [`Self::correlate`]: no asset, extension or candidate row is
@@ -185,25 +195,18 @@ impl TenantState {
     pub(super) fn correlate_digest(&self, q: &CorrelationQuery) -> CorrelationDigest {
         let mut d = CorrelationDigest::default();
         for id in &q.external_ids {
-            let key = (q.integration_id, id.clone());
             if let Some(m) = self
-                .by_device
-                .get(&key)
-                .and_then(|mid| self.mappings.get(mid))
+                .mapping_of(q.integration_id, id)
                 .filter(|m| m.provider == q.provider)
             {
                 let asset_type = self.assets.get(&m.asset_id).map(|a| a.asset_type);
                 d.mappings.push(MappingDigest::of(m, asset_type));
             }
-            if self.suppressed.contains(&key) {
-                d.suppressed.push(key.1);
+            if self.suppressed.contains(&(q.integration_id, id.clone())) {
+                d.suppressed.push(id.clone());
             }
         }
-        for s in &q.scope_ids {
-            if let Some(rec) = self.scopes.get(&(q.integration_id, s.clone())) {
-                d.scopes.push(rec.clone());
-            }
-        }
+        d.scopes = self.queried_scopes(q);
         d
     }
 
@@ -301,17 +304,14 @@ impl TenantState {
         if let Some((k, row)) = &w.extension.upsert {
             self.extensions.insert((w.asset_id, *k), row.clone());
         }
-        let m = w.mapping.clone();
-        if let Some(old) = self.mappings.remove(&m.id) {
-            self.by_device
-                .remove(&(old.integration_id, old.external_id.clone()));
-            if let Some(set) = self.by_asset.get_mut(&old.asset_id) {
-                set.remove(&old.id);
-            }
-            if let Some(set) = self.by_scope.get_mut(&(old.integration_id, old.scope_id)) {
-                set.remove(&old.id);
-            }
+        if let Some(old) = self.mappings.remove(&w.mapping.id) {
+            self.unindex_mapping(&old);
         }
+        self.index_mapping(&w.mapping);
+        self.mappings.insert(w.mapping.id, w.mapping.clone());
+    }
+
+    fn index_mapping(&mut self, m: &MappingRecord) {
         self.by_device
             .insert((m.integration_id, m.external_id.clone()), m.id);
         self.by_asset.entry(m.asset_id).or_default().insert(m.id);
@@ -319,7 +319,20 @@ impl TenantState {
             .entry((m.integration_id, m.scope_id.clone()))
             .or_default()
             .insert(m.id);
-        self.mappings.insert(m.id, m);
+    }
+
+    fn unindex_mapping(&mut self, m: &MappingRecord) {
+        self.by_device
+            .remove(&(m.integration_id, m.external_id.clone()));
+        if let Some(set) = self.by_asset.get_mut(&m.asset_id) {
+            set.remove(&m.id);
+        }
+        if let Some(set) = self
+            .by_scope
+            .get_mut(&(m.integration_id, m.scope_id.clone()))
+        {
+            set.remove(&m.id);
+        }
     }
 
     fn index_asset(&mut self, a: &AssetRecord) {
