@@ -1289,6 +1289,53 @@ async fn a_run_longer_than_its_lease_ttl_keeps_the_lease() {
 }
 
 #[tokio::test]
+async fn a_provider_call_longer_than_the_lease_ttl_does_not_let_the_lease_lapse() {
+    let h = Harness::new(fleet(&[("a", 2)])).await;
+    h.map_all().await;
+    let h = h.with_options(SyncOptions {
+        lease_ttl: Duration::from_millis(200),
+        ..SyncOptions::default()
+    });
+    let hooked = Arc::new(HookedProvider::new(Arc::clone(&h.provider)));
+    hooked.arm_gate();
+    let run = tokio::spawn({
+        let (orch, tenant, integration) = (h.orch.clone(), h.tenant, h.integration);
+        let provider: Arc<dyn RmmProvider> = Arc::clone(&hooked) as _;
+        async move {
+            orch.run(tenant, integration, provider, RunRequest::full())
+                .await
+        }
+    });
+    hooked.gate.entered.notified().await;
+    // The page request is parked for three TTLs: only renewal on a timer keeps the lease.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(
+        !intrude(&h)(),
+        "the lease was renewed while the provider was slow"
+    );
+    let record = h
+        .store
+        .get_integration(h.tenant, h.integration)
+        .await
+        .unwrap()
+        .unwrap();
+    let lease = record.lease.expect("the record shows the held lease");
+    assert!(!lease.is_stale(rmm_sync::ingest::now_micros()), "{lease:?}");
+
+    hooked.gate.release.notify_one();
+    let r = run.await.unwrap().unwrap();
+    assert_eq!(r.status, RunStatus::Completed);
+    assert_eq!(r.counts.created, 2);
+    let record = h
+        .store
+        .get_integration(h.tenant, h.integration)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.lease, None, "released at the end");
+}
+
+#[tokio::test]
 async fn a_run_that_lost_its_lease_stops() {
     let h = Harness::new(fleet(&[("a", 3)]).with_page_size(1)).await;
     h.map_all().await;

@@ -36,8 +36,8 @@ pub use memory::InMemoryStore;
 pub use records::{
     AssetFilter, AssetRecord, AssetWrite, Correlation, CorrelationDigest, CorrelationQuery,
     DeviceWrite, ExtensionWrite, FailedDevice, HostAssetUpdate, IdentityQuery, IntegrationRecord,
-    IntegrationSpec, LeaseRequest, MappingDigest, MappingRecord, MappingStatus, ScopeAssignment,
-    ScopeRecord, ScopeSyncCounts, SyncStateUpdate, SyncStatus, WrittenValues,
+    IntegrationSpec, LeaseInfo, LeaseRequest, MappingDigest, MappingRecord, MappingStatus,
+    ScopeAssignment, ScopeRecord, ScopeSyncCounts, SyncStateUpdate, SyncStatus, WrittenValues,
 };
 pub use settings::merge_settings;
 

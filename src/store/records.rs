@@ -72,10 +72,31 @@ pub struct IntegrationRecord {
     pub settings: serde_json::Map<String, serde_json::Value>,
     /// The delta checkpoint; advances only when a window fully succeeded.
     pub cursor: Option<String>,
+    /// The run lease as last written, if any: a lease whose `expires_at` has passed belongs to
+    /// a holder that is gone (killed or crashed) and is free for the next run.
+    #[serde(default)]
+    pub lease: Option<LeaseInfo>,
     /// Row creation time.
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+}
+
+/// Who holds (or last held) an integration's run lease, and until when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseInfo {
+    /// The holder (a run id, a worker name).
+    pub holder: String,
+    /// When the lease lapses unless renewed.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl LeaseInfo {
+    /// Whether the lease has lapsed at `now`: its holder stopped renewing it (it was killed
+    /// or lost the store) and any run may take it over.
+    pub fn is_stale(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at <= now
+    }
 }
 
 /// What to create or refresh for an integration.

@@ -2,6 +2,7 @@
 //! lifecycle, mark-and-sweep with a circuit breaker, agent-status re-evaluation, leases,
 //! progress and cancellation.
 
+mod lease;
 mod orchestrator;
 mod progress;
 mod report;

@@ -33,8 +33,10 @@ pub struct SyncOptions {
     pub sweep_max_share: f64,
     /// The breaker only applies to scopes with at least this many live devices. Default 10.
     pub sweep_min_scope_size: u64,
-    /// How long a run lease lives without release (a crashed worker blocks at most this long).
-    /// Default 2 hours.
+    /// How long a run lease lives without renewal. A live run renews it every quarter of this
+    /// (on a timer, whatever the provider is doing) and stops writing when renewals have failed
+    /// for three quarters of it; a killed run blocks its integration at most this long.
+    /// Default 2 minutes.
     #[serde(with = "secs")]
     pub lease_ttl: Duration,
     /// Errors kept in a report. Default 100.
@@ -62,7 +64,7 @@ impl Default for SyncOptions {
             scope_concurrency: 4,
             sweep_max_share: 0.5,
             sweep_min_scope_size: 10,
-            lease_ttl: Duration::from_secs(2 * 3600),
+            lease_ttl: Duration::from_secs(120),
             max_report_errors: 100,
             sync_error_causes: 5,
             include_software: false,

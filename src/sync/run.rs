@@ -8,6 +8,7 @@ use futures::StreamExt;
 use futures::future::{self, Either};
 use futures::stream::BoxStream;
 
+use super::lease::HeldLease;
 use super::orchestrator::{RunRequest, SyncOrchestrator};
 use super::progress::SyncEvent;
 use super::report::{HeldBackSweep, RunMode, RunReport, RunStatus};
@@ -18,7 +19,7 @@ use crate::model::{
     TenantId,
 };
 use crate::provider::{ChangesRequest, DevicePage, DevicePageRequest, RmmProvider, device_pages};
-use crate::store::{IntegrationRecord, LeaseRequest, SyncStateUpdate, SyncStatus};
+use crate::store::{IntegrationRecord, SyncStateUpdate, SyncStatus};
 
 /// Why a run stopped early.
 enum Abort {
@@ -48,9 +49,8 @@ pub(super) struct Run<'a> {
     total_errors: u64,
     /// `RunStarted` was emitted (exactly once per run, with the scope count when known).
     run_started: bool,
-    /// Who holds the lease, and when it was last extended.
-    lease_holder: String,
-    lease_renewed_at: std::time::Instant,
+    /// The run lease, renewed while the run executes.
+    lease: HeldLease,
     /// Why this run must not sweep even complete scopes (a failed listing elsewhere may hide a
     /// device that moved there; a failed identity-change fetch may hide a re-key).
     no_sweep: Option<String>,
@@ -66,26 +66,15 @@ impl<'a> Run<'a> {
     ) -> Result<RunReport> {
         let run_id = RunId::new_v7();
         let started = now_micros();
-        let lease = LeaseRequest {
-            holder: run_id.to_string(),
-            expires_at: started
-                + chrono::Duration::from_std(orch.options.lease_ttl)
-                    .unwrap_or(chrono::Duration::hours(2)),
-            now: started,
-        };
         let integration = record.integration_id;
-        if !orch
-            .store
-            .try_acquire_lease(tenant, integration, &lease)
-            .await?
-        {
-            return Err(Error::new(
-                ErrorKind::LeaseHeld,
-                format!(
-                    "integration {integration} is already syncing (another run holds its lease)"
-                ),
-            ));
-        }
+        let lease = HeldLease::acquire(
+            Arc::clone(&orch.store),
+            tenant,
+            integration,
+            run_id.to_string(),
+            orch.options.lease_ttl,
+        )
+        .await?;
         let ctx = IngestContext::new(tenant, record.provider.clone(), integration)
             .with_thresholds(provider.agent_status_thresholds())
             .with_cross_provider_matching(orch.options.cross_provider_matching)
@@ -126,19 +115,26 @@ impl<'a> Run<'a> {
             whole_listing_complete: false,
             max_last_seen: None,
             pending_cursor: None,
-            lease_holder: lease.holder.clone(),
-            lease_renewed_at: std::time::Instant::now(),
+            lease,
             no_sweep: None,
             total_errors: 0,
             run_started: false,
         };
-        let result = run.execute().await;
+        let result = {
+            // The lease is renewed on its own timer for as long as the run executes; a lease
+            // taken over by another run ends this one at once.
+            let lease = run.lease.clone();
+            let renewals = lease.keep_renewed();
+            let execute = run.execute();
+            futures::pin_mut!(renewals, execute);
+            match future::select(execute, renewals).await {
+                Either::Left((result, _)) => result,
+                Either::Right((lost, _)) => Err(Abort::Failed(lost)),
+            }
+        };
         let finished = run.finish(result).await;
         // Release even when finishing failed; a lost release only delays the next run by the TTL.
-        let released = orch
-            .store
-            .release_lease(tenant, integration, &lease.holder)
-            .await;
+        let released = run.lease.release().await;
         let report = finished?;
         released?;
         Ok(report)
@@ -418,7 +414,6 @@ impl<'a> Run<'a> {
                     if self.request.cancel.is_cancelled() {
                         return Err(Abort::Cancelled);
                     }
-                    self.renew_lease().await?;
                     continue;
                 }
                 ListingEvent::Page(_, Err(e)) if e.kind().is_auth() => {
@@ -456,35 +451,6 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Extends the lease once a third of its lifetime has passed, so a run longer than the TTL
-    /// keeps it. Losing it (it lapsed and another run took it) stops this run.
-    async fn renew_lease(&mut self) -> std::result::Result<(), Abort> {
-        let ttl = self.orch.options.lease_ttl;
-        if self.lease_renewed_at.elapsed() < ttl / 3 {
-            return Ok(());
-        }
-        let now = now_micros();
-        let request = LeaseRequest {
-            holder: self.lease_holder.clone(),
-            expires_at: now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(2)),
-            now,
-        };
-        let kept = self
-            .orch
-            .store
-            .try_acquire_lease(self.tenant, self.record.integration_id, &request)
-            .await
-            .map_err(Abort::Failed)?;
-        if !kept {
-            return Err(Abort::Failed(Error::new(
-                ErrorKind::LeaseHeld,
-                "the run lease lapsed and another run took it; this run stopped",
-            )));
-        }
-        self.lease_renewed_at = std::time::Instant::now();
-        Ok(())
-    }
-
     /// Emits `RunStarted` unless it was emitted already: a walk knows its scope count only
     /// after the scope sync, and an incremental run may fall back from deltas to a walk.
     fn emit_run_started(&mut self, scopes: Option<usize>) {
@@ -515,6 +481,7 @@ impl<'a> Run<'a> {
                 fresh.push(d);
             }
         }
+        self.lease.ensure_held().await.map_err(Abort::Failed)?;
         self.orch
             .engine
             .ingest(&self.ctx, fresh)
@@ -708,6 +675,7 @@ impl<'a> Run<'a> {
                 .into_iter()
                 .map(|id| (id, Some(scope.clone())))
                 .collect();
+            self.lease.ensure_held().await.map_err(Abort::Failed)?;
             let r = self
                 .orch
                 .engine
@@ -805,7 +773,8 @@ impl<'a> Run<'a> {
                 self.error(None, &e);
             }
         }
-        let dry = self.request.dry_run;
+        // A run whose lease was taken over leaves the integration's state to the new holder.
+        let dry = self.request.dry_run || !self.lease.still_held();
         let finished_ok = matches!(
             self.report.status,
             RunStatus::Completed | RunStatus::CompletedWithErrors

@@ -39,7 +39,35 @@ pub async fn lease_rules(store: &Arc<dyn AssetStore>) -> ScenarioResult {
                 .or_fail("release_lease")
         }
     };
+    let lease_of = |fx: &Fixture| {
+        let (store, tenant, integration) = (Arc::clone(&fx.store), fx.tenant, fx.integration);
+        async move {
+            Ok::<_, String>(
+                store
+                    .get_integration(tenant, integration)
+                    .await
+                    .or_fail("get_integration")?
+                    .or_fail("the integration")?
+                    .lease,
+            )
+        }
+    };
+    ensure!(
+        lease_of(&fx).await?.is_none(),
+        "no lease before the first run"
+    );
     ensure!(take(&fx, "run-a", 0, 10).await?, "a free lease is granted");
+    let held = lease_of(&fx)
+        .await?
+        .or_fail("the granted lease in the record")?;
+    ensure!(
+        held.holder == "run-a" && held.expires_at == fx.at(10),
+        "the record shows holder and expiry as granted: {held:?}"
+    );
+    ensure!(
+        !held.is_stale(fx.at(9)) && held.is_stale(fx.at(10)),
+        "a lease is stale from its expiry on"
+    );
     ensure!(
         !take(&fx, "run-b", 5, 20).await?,
         "a held lease is refused to another holder"
@@ -66,6 +94,10 @@ pub async fn lease_rules(store: &Arc<dyn AssetStore>) -> ScenarioResult {
         "a release by a non-holder is ignored"
     );
     release("run-b").await?;
+    ensure!(
+        lease_of(&fx).await?.is_none(),
+        "a released lease is gone from the record"
+    );
     ensure!(
         take(&fx, "run-c", 23, 40).await?,
         "a released lease is free"

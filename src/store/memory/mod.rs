@@ -12,9 +12,9 @@ use chrono::{DateTime, Utc};
 use super::settings::merge_settings;
 use super::{
     AssetFilter, AssetRecord, AssetStore, Correlation, CorrelationDigest, CorrelationQuery,
-    DeviceWrite, FailedDevice, HostAssetUpdate, IntegrationRecord, IntegrationSpec, LeaseRequest,
-    MappingRecord, MappingStatus, ScopeAssignment, ScopeRecord, ScopeSyncCounts, StoreCapabilities,
-    SyncStateUpdate, SyncStatus,
+    DeviceWrite, FailedDevice, HostAssetUpdate, IntegrationRecord, IntegrationSpec, LeaseInfo,
+    LeaseRequest, MappingRecord, MappingStatus, ScopeAssignment, ScopeRecord, ScopeSyncCounts,
+    StoreCapabilities, SyncStateUpdate, SyncStatus,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{
@@ -22,7 +22,7 @@ use crate::model::{
     IntegrationId, ScopeSnapshot, TenantId,
 };
 use crate::sync::RunReport;
-use state::{Lease, TenantState};
+use state::TenantState;
 
 /// An in-process store. Thread-safe; each `apply` is atomic (validated completely before any
 /// row changes).
@@ -83,6 +83,7 @@ impl AssetStore for InMemoryStore {
                     sync_error: None,
                     settings: Default::default(),
                     cursor: None,
+                    lease: None,
                     created_at: now,
                     updated_at: now,
                 });
@@ -91,7 +92,8 @@ impl AssetStore for InMemoryStore {
             rec.is_active = spec.is_active;
             merge_settings(&mut rec.settings, &spec.settings);
             rec.updated_at = now;
-            rec.clone()
+            let rec = rec.clone();
+            t.with_lease(rec)
         }))
     }
 
@@ -100,11 +102,17 @@ impl AssetStore for InMemoryStore {
         tenant: TenantId,
         integration: IntegrationId,
     ) -> Result<Option<IntegrationRecord>> {
-        Ok(self.with(tenant, |t| t.integrations.get(&integration).cloned()))
+        Ok(self.with(tenant, |t| {
+            let rec = t.integrations.get(&integration).cloned()?;
+            Some(t.with_lease(rec))
+        }))
     }
 
     async fn list_integrations(&self, tenant: TenantId) -> Result<Vec<IntegrationRecord>> {
-        Ok(self.with(tenant, |t| t.integrations.values().cloned().collect()))
+        Ok(self.with(tenant, |t| {
+            let records: Vec<IntegrationRecord> = t.integrations.values().cloned().collect();
+            records.into_iter().map(|r| t.with_lease(r)).collect()
+        }))
     }
 
     async fn update_sync_state(
@@ -175,7 +183,7 @@ impl AssetStore for InMemoryStore {
             if free {
                 t.leases.insert(
                     integration,
-                    Lease {
+                    LeaseInfo {
                         holder: req.holder.clone(),
                         expires_at: req.expires_at,
                     },

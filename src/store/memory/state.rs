@@ -12,21 +12,16 @@ use crate::model::{
 };
 use crate::store::{
     AssetRecord, AssetWrite, Correlation, CorrelationDigest, CorrelationQuery, DeviceWrite,
-    IntegrationRecord, MappingDigest, MappingRecord, MappingStatus, ScopeRecord, ScopeSyncCounts,
+    IntegrationRecord, LeaseInfo, MappingDigest, MappingRecord, MappingStatus, ScopeRecord,
+    ScopeSyncCounts,
 };
 use crate::sync::RunReport;
-
-#[derive(Debug)]
-pub(super) struct Lease {
-    pub(super) holder: String,
-    pub(super) expires_at: DateTime<Utc>,
-}
 
 /// All rows of one tenant, with the indexes a database would have.
 #[derive(Debug, Default)]
 pub(super) struct TenantState {
     pub(super) integrations: BTreeMap<IntegrationId, IntegrationRecord>,
-    pub(super) leases: HashMap<IntegrationId, Lease>,
+    pub(super) leases: HashMap<IntegrationId, LeaseInfo>,
     pub(super) scopes: BTreeMap<(IntegrationId, ExternalScopeId), ScopeRecord>,
     /// Assets without their extension rows (those live in `extensions`).
     pub(super) assets: BTreeMap<AssetId, AssetRecord>,
@@ -58,6 +53,12 @@ fn identity_index_keys(a: &AssetRecord) -> Vec<String> {
 }
 
 impl TenantState {
+    /// The record as a reader sees it: with the lease, which this store keeps beside it.
+    pub(super) fn with_lease(&self, mut rec: IntegrationRecord) -> IntegrationRecord {
+        rec.lease = self.leases.get(&rec.integration_id).cloned();
+        rec
+    }
+
     pub(super) fn sync_scopes(
         &mut self,
         integration: IntegrationId,

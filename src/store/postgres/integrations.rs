@@ -1,5 +1,6 @@
 //! `rmm_integrations`: integrations, run state, settings and the run lease.
 
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use sqlx::PgPool;
 use sqlx::postgres::PgRow;
@@ -11,12 +12,13 @@ use super::rows::{Cols, json_object};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{IntegrationId, TenantId};
 use crate::store::{
-    IntegrationRecord, IntegrationSpec, LeaseRequest, SyncStateUpdate, SyncStatus, merge_settings,
+    IntegrationRecord, IntegrationSpec, LeaseInfo, LeaseRequest, SyncStateUpdate, SyncStatus,
+    merge_settings,
 };
 
 const INTEGRATION_COLUMNS: &str = "integration_id, provider, instance_url, is_active, \
     connected_at, last_sync_at, last_full_sync_at, last_incremental_sync_at, sync_status, \
-    sync_error, settings, rmm_sync_cursor, created_at, updated_at";
+    sync_error, settings, rmm_sync_cursor, lease_holder, lease_expires_at, created_at, updated_at";
 
 fn not_found(integration: IntegrationId) -> Error {
     Error::new(
@@ -47,8 +49,17 @@ fn decode(row: &PgRow) -> Result<IntegrationRecord> {
         sync_error: c.next()?,
         settings: json_object(c.next()?),
         cursor: c.next()?,
+        lease: lease(c.next()?, c.next()?),
         created_at: c.next()?,
         updated_at: c.next()?,
+    })
+}
+
+/// The lease columns as a [`LeaseInfo`] (both set, or no lease).
+fn lease(holder: Option<String>, expires_at: Option<DateTime<Utc>>) -> Option<LeaseInfo> {
+    Some(LeaseInfo {
+        holder: holder?,
+        expires_at: expires_at?,
     })
 }
 

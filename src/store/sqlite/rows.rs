@@ -17,7 +17,8 @@ use crate::model::{
     IntegrationId, MappingId, ProviderId, ScopeKind,
 };
 use crate::store::{
-    AssetRecord, IntegrationRecord, MappingRecord, MappingStatus, ScopeRecord, SyncStatus,
+    AssetRecord, IntegrationRecord, LeaseInfo, MappingRecord, MappingStatus, ScopeRecord,
+    SyncStatus,
 };
 
 /// Reads one plain column, naming it in the error.
@@ -76,7 +77,8 @@ pub(super) const INTEGRATION_JSON: &str = "json_object('integration_id', integra
      'connected_at', connected_at, 'last_sync_at', last_sync_at, \
      'last_full_sync_at', last_full_sync_at, 'last_incremental_sync_at', last_incremental_sync_at, \
      'sync_status', sync_status, 'sync_error', sync_error, 'settings', settings, \
-     'rmm_sync_cursor', rmm_sync_cursor, 'created_at', created_at, 'updated_at', updated_at)";
+     'rmm_sync_cursor', rmm_sync_cursor, 'lease_holder', lease_holder, \
+     'lease_expires_at', lease_expires_at, 'created_at', created_at, 'updated_at', updated_at)";
 
 #[derive(Deserialize)]
 pub(super) struct IntegrationJson {
@@ -92,6 +94,8 @@ pub(super) struct IntegrationJson {
     sync_error: Option<String>,
     settings: Option<String>,
     rmm_sync_cursor: Option<String>,
+    lease_holder: Option<String>,
+    lease_expires_at: Option<String>,
     created_at: String,
     updated_at: String,
 }
@@ -120,6 +124,13 @@ impl IntegrationJson {
             sync_error: self.sync_error,
             settings: parse_json_opt("settings", self.settings)?.unwrap_or_default(),
             cursor: self.rmm_sync_cursor,
+            lease: match (self.lease_holder, self.lease_expires_at) {
+                (Some(holder), Some(expires_at)) => Some(LeaseInfo {
+                    holder,
+                    expires_at: parse_ts("lease_expires_at", &expires_at)?,
+                }),
+                _ => None,
+            },
             created_at: parse_ts("created_at", &self.created_at)?,
             updated_at: parse_ts("updated_at", &self.updated_at)?,
         })
