@@ -5,7 +5,8 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use rmm_sync::model::ClientId;
 use rmm_sync::store::{AssetFilter, AssetStore, ScopeAssignment};
-use rmm_sync::sync::{RunRequest, RunStatus, SyncOptions, SyncOrchestrator};
+use rmm_sync::ErrorKind;
+use rmm_sync::sync::{RunRequest, RunStatus, SyncOrchestrator};
 use serde_json::json;
 
 use crate::config::{Config, IntegrationConfig};
@@ -255,7 +256,7 @@ impl<'a> Ctx<'a> {
                 Err(e) => bail!(e.context(format!("integration {:?}", cfg.id))),
             };
             let mut orchestrator =
-                SyncOrchestrator::with_options(Arc::clone(&self.store), SyncOptions::default());
+                SyncOrchestrator::with_options(Arc::clone(&self.store), self.config.sync_options());
             let bar = crate::progress::bar(&cfg.id, !self.cli.quiet && !self.cli.json);
             if let Some((f, _)) = &bar {
                 orchestrator = orchestrator.with_progress(Arc::clone(f));
@@ -266,14 +267,37 @@ impl<'a> Ctx<'a> {
                 RunRequest::full()
             }
             .dry_run(a.dry_run);
-            let report = orchestrator
+            let report = match orchestrator
                 .run(self.tenant, cfg.integration_id(), provider, request)
                 .await
-                .with_context(|| format!("integration {:?}", cfg.id))?;
+            {
+                Ok(report) => report,
+                Err(e) if e.kind() == ErrorKind::LeaseHeld => {
+                    // Busy, not broken: say so, go on with the other integrations.
+                    if let Some((_, pb)) = bar {
+                        pb.finish_and_clear();
+                    }
+                    code = exit::worst(code, exit::LEASE_HELD);
+                    if self.cli.json {
+                        out.push(json!({
+                            "integration": cfg.id,
+                            "status": "busy",
+                            "error": {"kind": e.kind().as_str(), "message": e.to_string()},
+                            "exit_code": exit::LEASE_HELD,
+                        }));
+                    } else {
+                        eprintln!("{}: busy: {e}", cfg.id);
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    return Err(anyhow::Error::new(e).context(format!("integration {:?}", cfg.id)));
+                }
+            };
             if let Some((_, pb)) = bar {
                 pb.finish_and_clear();
             }
-            code = code.max(match report.status {
+            code = exit::worst(code, match report.status {
                 RunStatus::Completed => 0,
                 RunStatus::CompletedWithErrors => exit::DEVICES_FAILED,
                 RunStatus::Cancelled => exit::DEVICES_FAILED,
@@ -313,9 +337,10 @@ impl<'a> Ctx<'a> {
             let fmt = |t: Option<chrono::DateTime<chrono::Utc>>| {
                 t.map_or("never".to_owned(), |t| t.to_rfc3339())
             };
-            let status = rec.as_ref().map_or("never synced".to_owned(), |r| {
-                r.sync_status.as_str().to_owned()
-            });
+            let now = rmm_sync::ingest::now_micros();
+            let status = rec
+                .as_ref()
+                .map_or("never synced".to_owned(), |r| status_text(r, now));
             rows.push(vec![
                 cfg.id.clone(),
                 cfg.provider.clone(),
@@ -330,12 +355,18 @@ impl<'a> Ctx<'a> {
             out.push(json!({
                 "integration": cfg.id,
                 "provider": cfg.provider,
-                "sync_status": status,
+                "sync_status": rec.as_ref().map_or("never synced", |r| r.sync_status.as_str()),
+                "status_text": status,
                 "sync_error": rec.as_ref().and_then(|r| r.sync_error.clone()),
                 "last_sync_at": rec.as_ref().and_then(|r| r.last_sync_at),
                 "last_full_sync_at": rec.as_ref().and_then(|r| r.last_full_sync_at),
                 "last_incremental_sync_at": rec.as_ref().and_then(|r| r.last_incremental_sync_at),
                 "connected_at": rec.as_ref().and_then(|r| r.connected_at),
+                "lease": rec.as_ref().and_then(|r| r.lease.as_ref()).map(|l| json!({
+                    "holder": l.holder,
+                    "expires_at": l.expires_at,
+                    "stale": l.is_stale(now),
+                })),
                 "devices": {"active": active, "total": assets.len()},
             }));
         }
@@ -399,5 +430,25 @@ impl<'a> Ctx<'a> {
             );
         }
         Ok(0)
+    }
+}
+
+/// The status column: `syncing` is qualified by the lease, so a run that was killed (its lease
+/// lapsed, nobody renews it) does not look like one that is still going.
+fn status_text(rec: &rmm_sync::store::IntegrationRecord, now: chrono::DateTime<chrono::Utc>) -> String {
+    let status = rec.sync_status.as_str();
+    if rec.sync_status != rmm_sync::store::SyncStatus::Syncing {
+        return status.to_owned();
+    }
+    match &rec.lease {
+        Some(l) if !l.is_stale(now) => format!(
+            "{status} (lease renewed until {})",
+            l.expires_at.format("%H:%M:%S")
+        ),
+        Some(l) => format!(
+            "{status} (stale: holder gone since its lease expired at {}; the next run takes over)",
+            l.expires_at.to_rfc3339()
+        ),
+        None => format!("{status} (stale: no run holds the lease; the next run takes over)"),
     }
 }

@@ -2,9 +2,11 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use rmm_sync::model::{IntegrationId, ProviderId, TenantId};
+use rmm_sync::sync::SyncOptions;
 use serde::Deserialize;
 
 use crate::exit::UsageError;
@@ -25,9 +27,35 @@ pub(crate) struct Config {
     /// Tenant id (UUID).
     #[serde(default)]
     pub(crate) tenant: Option<String>,
+    /// How long a run lease lives without renewal (`"2m"`); a killed run blocks its
+    /// integration at most this long. Default: the library's (2 minutes).
+    #[serde(default, with = "duration_opt")]
+    pub(crate) lease_ttl: Option<Duration>,
+    /// Attach a device to an asset another provider already brought in, by serial number +
+    /// manufacturer, MAC address or system UUID (junk values ignored, several candidates
+    /// reported as `ambiguous`). Default off.
+    #[serde(default)]
+    pub(crate) cross_provider_matching: bool,
     /// Integrations.
     #[serde(default)]
     pub(crate) integrations: Vec<IntegrationConfig>,
+}
+
+/// Durations written the human way (`"90s"`, `"2m"`, `"1h 30m"`).
+mod duration_opt {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let Some(raw) = Option::<String>::deserialize(d)? else {
+            return Ok(None);
+        };
+        humantime::parse_duration(&raw).map(Some).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "{raw:?} is not a duration ({e}); write e.g. \"90s\", \"2m\" or \"1h\""
+            ))
+        })
+    }
 }
 
 /// One `[[integrations]]` entry. Keys other than the common ones are the adapter's own and are
@@ -73,6 +101,14 @@ impl Config {
 
     fn validate(&self) -> anyhow::Result<()> {
         self.tenant()?;
+        if let Some(ttl) = self.lease_ttl
+            && ttl < Duration::from_secs(2)
+        {
+            bail!(UsageError(format!(
+                "key `lease_ttl`: {} is too short for a lease renewed every quarter of it; use at least 2s",
+                humantime::format_duration(ttl)
+            )));
+        }
         let mut seen = BTreeSet::new();
         for i in &self.integrations {
             if !seen.insert(i.id.as_str()) {
@@ -102,6 +138,16 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The orchestration settings the config asks for; the library's defaults elsewhere.
+    pub(crate) fn sync_options(&self) -> SyncOptions {
+        let defaults = SyncOptions::default();
+        SyncOptions {
+            lease_ttl: self.lease_ttl.unwrap_or(defaults.lease_ttl),
+            cross_provider_matching: self.cross_provider_matching,
+            ..defaults
+        }
     }
 
     /// The tenant.
@@ -192,6 +238,23 @@ mod tests {
             msg.contains("kaseya") && msg.contains("`provider`"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn lease_ttl_and_cross_provider_matching_reach_the_sync_options() {
+        let c = Config::parse(
+            "store = \"sqlite::memory:\"\nlease_ttl = \"90s\"\ncross_provider_matching = true\n",
+        )
+        .unwrap();
+        let o = c.sync_options();
+        assert_eq!(o.lease_ttl, Duration::from_secs(90));
+        assert!(o.cross_provider_matching);
+        let d = Config::parse("store = \"sqlite::memory:\"\n").unwrap().sync_options();
+        assert_eq!(d, SyncOptions::default());
+        let err = Config::parse("store = \"sqlite::memory:\"\nlease_ttl = \"soon\"\n").unwrap_err();
+        assert!(format!("{err:#}").contains("not a duration"), "{err:#}");
+        let err = Config::parse("store = \"sqlite::memory:\"\nlease_ttl = \"1s\"\n").unwrap_err();
+        assert!(format!("{err:#}").contains("`lease_ttl`"), "{err:#}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! the fleets change (edits, a scope move, removals, an identity change) and a second sync shows
 //! what the engine made of it. Uses only the library's public API.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -127,6 +128,7 @@ pub(crate) async fn run(cli: &Cli, args: &DemoArgs) -> anyhow::Result<u8> {
         }
     }
 
+    let config = write_config(&args.db, &sims).context("writing the demo's config file")?;
     if cli.json {
         let out: Vec<_> = reports
             .iter()
@@ -136,11 +138,44 @@ pub(crate) async fn run(cli: &Cli, args: &DemoArgs) -> anyhow::Result<u8> {
     } else if !cli.quiet {
         print_changes(&store, tenant, &sims, &reports).await?;
         println!(
-            "\nThe database is {}; try `rmm-sync --config <file> status` against it.",
-            args.db.display()
+            "\nThe database is {}. The config the demo used is {} (the simulators are gone, so\nit serves the read-only commands). Try:\n  rmm-sync --config {} status\n  rmm-sync --config {} devices list\n  rmm-sync --config {} scopes list\n(from a checkout: cargo run --release --features cli -- --config {} status)",
+            args.db.display(),
+            config.display(),
+            config.display(),
+            config.display(),
+            config.display(),
+            config.display(),
         );
     }
     Ok(code)
+}
+
+/// Writes the config the demo ran with next to the database (`rmm-sync-demo.db` →
+/// `rmm-sync-demo.toml`), so `status`, `devices list` and `scopes list` work against it. The
+/// simulators' tokens were throwaway values and are not written: `token_env` names a variable
+/// that only a real sync would need.
+fn write_config(db: &Path, sims: &[Simulated]) -> anyhow::Result<PathBuf> {
+    let path = db.with_extension("toml");
+    let db = std::fs::canonicalize(db).unwrap_or_else(|_| db.to_owned());
+    let mut text = format!(
+        "# Written by `rmm-sync demo`. The simulators it synced are gone, so only the read-only\n\
+         # commands work against this file: status, devices list, scopes list.\n\
+         store = {store:?}\n\
+         tenant = {tenant:?}\n",
+        store = format!("sqlite://{}", db.display()),
+        tenant = crate::config::DEFAULT_TENANT,
+    );
+    for sim in sims {
+        let info = sim.provider.info();
+        text.push_str(&format!(
+            "\n[[integrations]]\nid = {:?}\nprovider = {:?}\nurl = {:?}\ntoken_env = \"RMM_SYNC_DEMO_TOKEN\"\n",
+            sim.name,
+            info.provider.as_str(),
+            info.base_url.unwrap_or_default(),
+        ));
+    }
+    std::fs::write(&path, text)?;
+    Ok(path)
 }
 
 async fn start_simulators(devices: u64) -> anyhow::Result<Vec<Simulated>> {

@@ -121,6 +121,7 @@ pub(crate) enum DevicesCommand {
 }
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     let cli = Cli::parse();
     init_logging(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -138,12 +139,27 @@ fn main() -> ExitCode {
         Err(err) => {
             let code = exit::code_for(&err);
             if cli.json {
-                let body = serde_json::json!({ "error": format!("{err:#}"), "exit_code": code });
+                let body = serde_json::json!({
+                    "error": format!("{err:#}"),
+                    "kind": exit::kind_of(&err).map(|k| k.as_str()),
+                    "exit_code": code,
+                });
                 println!("{body}");
             }
             eprintln!("error: {err:#}");
             ExitCode::from(code)
         }
+    }
+}
+
+/// `rmm-sync devices list | head` ends quietly, like any Unix tool, instead of panicking on a
+/// closed pipe: Rust ignores SIGPIPE by default, which turns every later print into a panic.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in `main`, before any thread exists; SIG_DFL is a valid
+    // disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
