@@ -5,6 +5,15 @@
 #[path = "cli/support.rs"]
 mod support;
 
+// Shared with the PostgreSQL test crate, which uses all of it.
+#[path = "cli/cross_provider.rs"]
+mod cross_provider;
+#[allow(dead_code)]
+#[path = "postgres/harness.rs"]
+mod harness;
+#[path = "cli/lease.rs"]
+mod lease;
+
 use rmm_sync::testkit::ninjaone::SIM_CLIENT_ID;
 use rmm_sync::testkit::tanium::{SimConfig, TaniumGatewaySim};
 use rmm_sync::testkit::{NinjaOneSim, SimFleet};
@@ -421,6 +430,41 @@ async fn demo_runs_with_zero_setup() {
         );
     }
     assert!(std::path::Path::new(db).exists());
+
+    // The demo leaves the config it used, and says how to use it.
+    let config = dir.join("demo.toml");
+    let config = config.to_str().unwrap();
+    assert!(
+        out.stdout
+            .contains(&format!("rmm-sync --config {config} status")),
+        "{}",
+        out.stdout
+    );
+    let text = std::fs::read_to_string(config).expect("the demo wrote its config");
+    for secret in ["token-sim", "api_key", "api_token"] {
+        assert!(!text.contains(secret), "no secret in the config:\n{text}");
+    }
+    let status = support::run_binary(&["--config", config, "--json", "status"], None)
+        .await
+        .expect_code(0)
+        .json();
+    let names: Vec<&str> = status
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|s| s["integration"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["tanium-sim", "tactical-sim"], "{status:#}");
+    for s in status.as_array().unwrap() {
+        assert_eq!(s["sync_status"], "completed", "{s:#}");
+        assert!(s["devices"]["total"].as_u64().unwrap() > 0, "{s:#}");
+    }
+    for args in [&["devices", "list"][..], &["scopes", "list"][..]] {
+        let mut all = vec!["--config", config];
+        all.extend_from_slice(args);
+        let out = support::run_binary(&all, None).await.expect_code(0);
+        assert!(out.stdout.contains("tactical-sim"), "{}", out.stdout);
+    }
 
     let out = support::run_binary(&["--json", "demo", "--devices", "200", "--db", db], None)
         .await

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use rmm_sync::ErrorKind;
 use rmm_sync::model::ClientId;
 use rmm_sync::store::{AssetFilter, AssetStore, ScopeAssignment};
-use rmm_sync::ErrorKind;
 use rmm_sync::sync::{RunRequest, RunStatus, SyncOrchestrator};
 use serde_json::json;
 
@@ -297,15 +297,18 @@ impl<'a> Ctx<'a> {
             if let Some((_, pb)) = bar {
                 pb.finish_and_clear();
             }
-            code = exit::worst(code, match report.status {
-                RunStatus::Completed => 0,
-                RunStatus::CompletedWithErrors => exit::DEVICES_FAILED,
-                RunStatus::Cancelled => exit::DEVICES_FAILED,
-                RunStatus::Failed => report
-                    .errors
-                    .last()
-                    .map_or(exit::PROVIDER, |e| exit::code_for_kind(e.kind)),
-            });
+            code = exit::worst(
+                code,
+                match report.status {
+                    RunStatus::Completed => 0,
+                    RunStatus::CompletedWithErrors => exit::DEVICES_FAILED,
+                    RunStatus::Cancelled => exit::DEVICES_FAILED,
+                    RunStatus::Failed => report
+                        .errors
+                        .last()
+                        .map_or(exit::PROVIDER, |e| exit::code_for_kind(e.kind)),
+                },
+            );
             if self.cli.json {
                 out.push(serde_json::to_value(SyncReportJson::new(
                     &cfg.id, &report, a.dry_run,
@@ -435,7 +438,10 @@ impl<'a> Ctx<'a> {
 
 /// The status column: `syncing` is qualified by the lease, so a run that was killed (its lease
 /// lapsed, nobody renews it) does not look like one that is still going.
-fn status_text(rec: &rmm_sync::store::IntegrationRecord, now: chrono::DateTime<chrono::Utc>) -> String {
+fn status_text(
+    rec: &rmm_sync::store::IntegrationRecord,
+    now: chrono::DateTime<chrono::Utc>,
+) -> String {
     let status = rec.sync_status.as_str();
     if rec.sync_status != rmm_sync::store::SyncStatus::Syncing {
         return status.to_owned();

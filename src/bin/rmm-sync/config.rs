@@ -46,7 +46,9 @@ mod duration_opt {
     use serde::{Deserialize, Deserializer};
     use std::time::Duration;
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
         let Some(raw) = Option::<String>::deserialize(d)? else {
             return Ok(None);
         };
@@ -249,7 +251,9 @@ mod tests {
         let o = c.sync_options();
         assert_eq!(o.lease_ttl, Duration::from_secs(90));
         assert!(o.cross_provider_matching);
-        let d = Config::parse("store = \"sqlite::memory:\"\n").unwrap().sync_options();
+        let d = Config::parse("store = \"sqlite::memory:\"\n")
+            .unwrap()
+            .sync_options();
         assert_eq!(d, SyncOptions::default());
         let err = Config::parse("store = \"sqlite::memory:\"\nlease_ttl = \"soon\"\n").unwrap_err();
         assert!(format!("{err:#}").contains("not a duration"), "{err:#}");
