@@ -1336,6 +1336,52 @@ async fn a_provider_call_longer_than_the_lease_ttl_does_not_let_the_lease_lapse(
 }
 
 #[tokio::test]
+async fn a_run_whose_renewals_fail_stops_writing_before_its_lease_could_be_taken_over() {
+    let store = Arc::new(FlakyStore::default());
+    let h = Harness::in_store(
+        Arc::clone(&store) as _,
+        TenantId::new_random(),
+        fleet(&[("a", 2)]),
+        "main",
+    )
+    .await;
+    h.map_all().await;
+    let ttl = Duration::from_millis(400);
+    let h = h.with_options(SyncOptions {
+        lease_ttl: ttl,
+        ..SyncOptions::default()
+    });
+    let hooked = Arc::new(HookedProvider::new(Arc::clone(&h.provider)));
+    hooked.arm_gate();
+    let run = tokio::spawn({
+        let (orch, tenant, integration) = (h.orch.clone(), h.tenant, h.integration);
+        let provider: Arc<dyn RmmProvider> = Arc::clone(&hooked) as _;
+        async move {
+            orch.run(tenant, integration, provider, RunRequest::full())
+                .await
+        }
+    });
+    hooked.gate.entered.notified().await;
+    // The store cannot be reached for renewals while the page is on its way; by the time it
+    // arrives less than a quarter of the TTL is left on the lease.
+    store.fail_lease_requests();
+    tokio::time::sleep(ttl * 3 / 4 + Duration::from_millis(50)).await;
+    hooked.gate.release.notify_one();
+    let r = run.await.unwrap().unwrap();
+
+    assert_eq!(r.status, RunStatus::Failed);
+    assert!(
+        r.errors
+            .iter()
+            .any(|e| e.kind == ErrorKind::LeaseHeld && e.message.contains("renewed in time")),
+        "{:?}",
+        r.errors
+    );
+    assert_eq!(r.counts.created, 0, "nothing written without a safe lease");
+    assert!(h.assets().await.is_empty());
+}
+
+#[tokio::test]
 async fn a_run_that_lost_its_lease_stops() {
     let h = Harness::new(fleet(&[("a", 3)]).with_page_size(1)).await;
     h.map_all().await;

@@ -25,6 +25,7 @@ pub(crate) struct FlakyStore {
     pub(crate) inner: InMemoryStore,
     fail_writes_of: Mutex<HashSet<ExternalDeviceId>>,
     outage: Mutex<bool>,
+    lease_outage: Mutex<bool>,
     extra_mappings: Mutex<Vec<MappingRecord>>,
     apply_waits_for: Mutex<Option<Condition>>,
     /// (waits whose condition came true, waits that gave up).
@@ -53,6 +54,11 @@ impl FlakyStore {
     /// Every `apply` fails as an unreachable database would.
     pub(crate) fn go_down(&self) {
         *self.outage.lock().unwrap() = true;
+    }
+
+    /// Every lease request fails as an unreachable database would (renewals included).
+    pub(crate) fn fail_lease_requests(&self) {
+        *self.lease_outage.lock().unwrap() = true;
     }
 
     /// Writes succeed again.
@@ -131,6 +137,9 @@ impl AssetStore for FlakyStore {
         integration: IntegrationId,
         request: &LeaseRequest,
     ) -> Result<bool> {
+        if *self.lease_outage.lock().unwrap() {
+            return Err(Error::new(ErrorKind::Unavailable, "the database is down"));
+        }
         self.inner
             .try_acquire_lease(tenant, integration, request)
             .await
