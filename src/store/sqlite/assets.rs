@@ -230,23 +230,28 @@ pub(super) async fn delete_asset(
     tx.commit().await.during(OP)
 }
 
+/// The sweep's candidate query (one scope's live devices, in id order).
+fn live_device_ids_sql() -> String {
+    format!(
+        "SELECT external_entity_id FROM tenant_external_entity_mappings \
+         WHERE tenant = ?1 AND integration_id = ?2 AND alga_entity_type = 'asset' \
+           AND external_realm_id = ?3 AND {LIVE} ORDER BY external_entity_id"
+    )
+}
+
 pub(super) async fn live_device_ids(
     pool: &SqlitePool,
     tenant: TenantId,
     integration: IntegrationId,
     scope: &ExternalScopeId,
 ) -> Result<Vec<ExternalDeviceId>> {
-    let rows = sqlx::query(&format!(
-        "SELECT external_entity_id FROM tenant_external_entity_mappings \
-         WHERE tenant = ?1 AND integration_id = ?2 AND alga_entity_type = 'asset' \
-           AND external_realm_id = ?3 AND {LIVE} ORDER BY external_entity_id"
-    ))
-    .bind(id(tenant.as_uuid()))
-    .bind(id(integration.as_uuid()))
-    .bind(scope.as_str())
-    .fetch_all(pool)
-    .await
-    .during("live_device_ids")?;
+    let rows = sqlx::query(&live_device_ids_sql())
+        .bind(id(tenant.as_uuid()))
+        .bind(id(integration.as_uuid()))
+        .bind(scope.as_str())
+        .fetch_all(pool)
+        .await
+        .during("live_device_ids")?;
     rows.iter()
         .map(|r| get::<String>(r, "external_entity_id").map(ExternalDeviceId::new))
         .collect()
@@ -311,4 +316,34 @@ pub(super) async fn reevaluate_agent_status(
         .await
         .during("reevaluate_agent_status")?;
     Ok(done.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
+
+    /// A sweep reads one scope's rows from the realm index alone: not the device index that
+    /// happens to give the same order while walking every mapping of the integration.
+    #[tokio::test]
+    async fn sweep_candidates_come_from_the_covering_realm_index() {
+        let store = SqliteStore::temporary().await.unwrap();
+        let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {}", live_device_ids_sql()))
+            .bind("t")
+            .bind("i")
+            .bind("s")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        let plan: Vec<String> = rows
+            .iter()
+            .map(|r| get::<String>(r, "detail").unwrap())
+            .collect();
+        let plan = plan.join("; ");
+        assert!(
+            plan.contains("COVERING INDEX rmm_sync_mappings_realm_idx"),
+            "{plan}"
+        );
+        assert!(!plan.contains("TEMP B-TREE"), "no sort needed: {plan}");
+    }
 }
