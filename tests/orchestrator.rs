@@ -489,11 +489,11 @@ async fn identity_change_is_not_lost_when_the_run_after_it_failed() {
 
 #[tokio::test]
 async fn cancellation_stops_after_the_page_sweeps_nothing_and_releases_the_lease() {
-    let h = Harness::new(fleet(&[("a", 6)]).with_page_size(2)).await;
+    let h = Harness::new(fleet(&[("a", 20)]).with_page_size(2)).await;
     h.map_all().await;
     h.run(RunRequest::full()).await;
-    h.provider.remove_device("a-5");
-    for id in ids("a", 0..5) {
+    h.provider.remove_device("a-19");
+    for id in ids("a", 0..19) {
         h.provider.update_device(&id, |d| {
             d.details.lan_ip = Reported::Value("10.1.1.1".into())
         });
@@ -510,14 +510,16 @@ async fn cancellation_stops_after_the_page_sweeps_nothing_and_releases_the_lease
     let r = h.run(RunRequest::full().with_cancel(token)).await;
 
     assert_eq!(r.status, RunStatus::Cancelled);
-    assert_eq!(
-        h.provider.page_calls() - pages_before,
-        2,
-        "the ingested page and the one fetched ahead while it was ingested; none after cancel"
+    let fetched = h.provider.page_calls() - pages_before;
+    assert!(
+        (2..=4).contains(&fetched),
+        "the ingested page and at most the few read ahead (two queued, one waiting to be), not \
+         the remaining {} pages: {fetched}",
+        10 - fetched
     );
     assert_eq!(r.counts.updated, 2, "the first page was ingested");
     assert_eq!(r.counts.tombstoned, 0);
-    assert!(h.live("a").await.contains(&"a-5".to_owned()));
+    assert!(h.live("a").await.contains(&"a-19".to_owned()));
     let rec = h.integration_record().await;
     assert_ne!(
         rec.sync_status,
@@ -528,7 +530,7 @@ async fn cancellation_stops_after_the_page_sweeps_nothing_and_releases_the_lease
     // The lease was released: the next run goes through and finishes the job.
     let next = h.run(RunRequest::full()).await;
     assert_eq!(next.status, RunStatus::Completed);
-    assert_eq!(next.counts.updated, 3);
+    assert_eq!(next.counts.updated, 17);
     assert_eq!(next.counts.tombstoned, 1);
 }
 

@@ -5,6 +5,7 @@
 mod lease;
 mod orchestrator;
 mod progress;
+mod read_ahead;
 mod report;
 mod run;
 

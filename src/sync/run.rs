@@ -11,6 +11,7 @@ use futures::stream::BoxStream;
 use super::lease::HeldLease;
 use super::orchestrator::{RunRequest, SyncOrchestrator};
 use super::progress::SyncEvent;
+use super::read_ahead::read_ahead;
 use super::report::{HeldBackSweep, RunMode, RunReport, RunStatus};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ingest::{BatchResult, IngestContext, now_micros};
@@ -20,6 +21,10 @@ use crate::model::{
 };
 use crate::provider::{ChangesRequest, DevicePage, DevicePageRequest, RmmProvider, device_pages};
 use crate::store::{IntegrationRecord, SyncStateUpdate, SyncStatus};
+
+/// Decoded pages that may wait for the engine while the listing task fetches on: enough to
+/// keep both cores busy, few enough that memory stays a few pages' worth.
+const LISTING_READ_AHEAD: usize = 2;
 
 /// Why a run stopped early.
 enum Abort {
@@ -383,7 +388,10 @@ impl<'a> Run<'a> {
                     .with_software(self.orch.options.include_software)
             })
             .collect();
-        let mut events = listing_events(source, requests, self.orch.options.scope_concurrency);
+        let mut events = read_ahead(
+            listing_events(source, requests, self.orch.options.scope_concurrency),
+            LISTING_READ_AHEAD,
+        );
         let mut started = vec![false; targets.len()];
         let mut failed = vec![false; targets.len()];
         let mut next = events.next().await;
