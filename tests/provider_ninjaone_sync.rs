@@ -14,7 +14,7 @@ use rmm_sync::store::{
     ScopeAssignment,
 };
 use rmm_sync::sync::{RunReport, RunRequest, RunStatus, SyncOrchestrator};
-use rmm_sync::testkit::{NinjaOneSim, SimFault, SimFleet};
+use rmm_sync::testkit::{CannedResponse, NinjaOneSim, SimFault, SimFleet};
 
 struct Harness {
     store: Arc<dyn AssetStore>,
@@ -660,4 +660,34 @@ async fn webhooks_arrive_over_http() {
         .unwrap();
     assert_eq!(forged.status().as_u16(), 401);
     assert!(rx.try_recv().is_err());
+}
+
+/// A 429 or 503 with a body (JSON or an HTML page from the load balancer) is judged by its
+/// status: retried, and the run completes.
+#[tokio::test]
+async fn throttling_and_outages_with_a_body_are_retried_and_the_run_completes() {
+    let answers = [
+        CannedResponse::json(
+            429,
+            r#"{"resultCode":"TOO_MANY_REQUESTS","errorMessage":"slow down"}"#,
+        )
+        .retry_after("0"),
+        CannedResponse::html(
+            429,
+            "<html><head><title>429 Too Many Requests</title></head><body>nginx</body></html>",
+        )
+        .retry_after("0"),
+        CannedResponse::json(503, r#"{"errors":[{"message":"Service Unavailable"}]}"#),
+    ];
+    for answer in answers {
+        let sim = NinjaOneSim::with_fleet(SimFleet::new(40, 2, 9))
+            .await
+            .unwrap();
+        let h = Harness::new(sim.config()).await;
+        sim.inject("/v2/devices-detailed", SimFault::Canned(answer.clone()), 2);
+        let report = h.run(RunRequest::full()).await;
+        assert_clean(&report);
+        assert_eq!(report.counts.created, 40, "{answer:?}");
+        assert_eq!(sim.stats().faults_served, 2, "{answer:?}");
+    }
 }

@@ -509,6 +509,46 @@ async fn a_device_in_two_groups_is_ingested_once_in_the_first() {
     );
 }
 
+/// A single-device refresh costs two requests whatever the number of groups: the endpoint by
+/// id (with the group ids), then one aliased membership check — not one query per group.
+#[tokio::test]
+async fn get_device_costs_two_requests_regardless_of_group_count() {
+    for groups in [3, 40] {
+        let h = Harness::new(groups * 3, groups, 24).await;
+        let last = h.sim.groups().last().unwrap().id.clone();
+        let eid = h.sim.endpoints_in_group(&last)[0].clone();
+        h.sim.clear_requests();
+        let snapshot = h
+            .provider
+            .get_device(&ExternalDeviceId::new(&eid))
+            .await
+            .unwrap()
+            .expect("the endpoint exists");
+        let mut ids: Vec<String> = h.sim.groups().into_iter().map(|g| g.id).collect();
+        ids.sort();
+        let expected = ids
+            .into_iter()
+            .find(|g| h.sim.endpoints_in_group(g).contains(&eid))
+            .unwrap();
+        assert_eq!(snapshot.scope_id.as_str(), expected, "{groups} groups");
+        assert_eq!(h.sim.requests().len(), 2, "{groups} groups");
+
+        h.sim.clear_requests();
+        assert!(
+            h.provider
+                .get_device(&ExternalDeviceId::new("no-such-eid"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            h.sim.requests().len(),
+            1,
+            "an unknown id stops after the lookup"
+        );
+    }
+}
+
 #[tokio::test]
 async fn get_device_refreshes_one_endpoint_and_reports_missing_ones() {
     let h = Harness::new(20, 3, 21).await;

@@ -10,6 +10,7 @@ use rmm_sync::provider::http::RetryConfig;
 use rmm_sync::provider::tanium::{GatewayErrors, TaniumProvider};
 use rmm_sync::provider::{DevicePageRequest, DeviceSnapshotSource, RmmProvider, ScopeSource};
 use rmm_sync::sync::{RunStatus, SyncOptions};
+use rmm_sync::testkit::CannedResponse;
 use rmm_sync::testkit::tanium::{FaultTarget, SimConfig, SimFault, TaniumGatewaySim};
 use rmm_sync::{Error, Result};
 use tanium_support::Harness;
@@ -380,4 +381,66 @@ async fn the_token_never_shows_in_debug_output() {
     sim.inject_next(SimFault::BadGateway);
     let e = no_retry.test_connection().await.unwrap_err();
     assert_no_secret(&e, &sim);
+}
+
+/// The answers a front door gives when it throttles or is down, with a body: the status
+/// decides, not the body (a JSON `errors` body on a 429 is not a GraphQL error).
+fn transient_answers() -> Vec<(&'static str, CannedResponse)> {
+    vec![
+        (
+            "429 + JSON errors",
+            CannedResponse::json(429, r#"{"errors":[{"message":"Too Many Requests"}]}"#)
+                .retry_after("0"),
+        ),
+        (
+            "429 + HTML",
+            CannedResponse::html(
+                429,
+                "<html><head><title>429 Too Many Requests</title></head><body>slow down</body></html>",
+            )
+            .retry_after("0"),
+        ),
+        (
+            "503 + JSON errors",
+            CannedResponse::json(503, r#"{"errors":[{"message":"Service Unavailable"}]}"#),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn throttling_and_outages_with_a_body_are_retried_and_the_run_completes() {
+    for (what, answer) in transient_answers() {
+        let h = Harness::new(30, 2, 5).await;
+        h.sim.inject(
+            FaultTarget::field("computerGroups"),
+            SimFault::Canned(answer.clone()),
+            1,
+        );
+        h.sim.inject(
+            FaultTarget::field("endpoints"),
+            SimFault::Canned(answer.clone()),
+            2,
+        );
+        let report = h.full().await;
+        assert_eq!(report.status, RunStatus::Completed, "{what}: {report:?}");
+        assert_eq!(h.assets().await.len(), 30, "{what}");
+        assert_eq!(h.sim.faults_pending(), 0, "{what}: every fault was served");
+    }
+}
+
+#[tokio::test]
+async fn a_throttled_answer_with_a_json_body_keeps_its_kind_and_wait() {
+    let sim = sim().await;
+    let e = scopes_with(
+        &sim,
+        SimFault::Canned(
+            CannedResponse::json(429, r#"{"errors":[{"message":"Too Many Requests"}]}"#)
+                .retry_after("3600"),
+        ),
+        1,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RateLimited, "{e}");
+    assert_eq!(e.retry_after(), Some(Duration::from_secs(3600)));
 }

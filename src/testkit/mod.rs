@@ -2,6 +2,7 @@
 //! generated fleet, mutations and fault injection, and (with a provider feature) local
 //! simulators of the providers' HTTP APIs.
 
+mod canned;
 mod fleet;
 #[cfg(all(feature = "ninjaone", feature = "testkit"))]
 pub mod ninjaone;
@@ -11,6 +12,7 @@ pub mod tactical;
 #[cfg(all(feature = "tanium", feature = "testkit"))]
 pub mod tanium;
 
+pub use canned::CannedResponse;
 pub use fleet::{fleet_epoch, generate_device, generate_fleet};
 #[cfg(all(feature = "ninjaone", feature = "testkit"))]
 pub use ninjaone::{NinjaOneSim, SimFault, SimFleet};

@@ -244,6 +244,7 @@ async fn a_short_login_throttle_is_waited_out() {
         status: 429,
         remaining: 1,
         retry_after: Some(1),
+        canned: None,
     });
     let provider = knox_provider(&sim, "admin", "password");
     provider.list_scopes().await.unwrap();
@@ -258,6 +259,7 @@ async fn without_retries_a_throttled_login_surfaces_at_once() {
         status: 429,
         remaining: 1,
         retry_after: Some(1),
+        canned: None,
     });
     let provider = TacticalProvider::new(
         TacticalConfig::new(sim.url(), TacticalAuth::knox("admin", "password"))

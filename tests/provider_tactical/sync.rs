@@ -11,7 +11,9 @@ use rmm_sync::provider::tactical::{
 };
 use rmm_sync::store::{MappingStatus, ScopeAssignment};
 use rmm_sync::sync::{RunRequest, RunStatus};
+use rmm_sync::testkit::CannedResponse;
 use rmm_sync::testkit::TacticalSim;
+use rmm_sync::testkit::tactical::SimFault;
 
 use crate::support::{Harness, api_key_provider, config, host_client};
 
@@ -442,4 +444,48 @@ async fn providers_without_a_webhook_secret_refuse_deliveries() {
         .verify_and_parse(&reqwest::header::HeaderMap::new(), b"{}")
         .unwrap_err();
     assert_eq!(e.kind(), rmm_sync::ErrorKind::InvalidConfig);
+}
+
+/// A 429 or 503 with a body (DRF's JSON, an nginx HTML page) is judged by its status: retried,
+/// and the run completes.
+#[tokio::test]
+async fn throttling_and_outages_with_a_body_are_retried_and_the_run_completes() {
+    let answers = [
+        CannedResponse::json(
+            429,
+            r#"{"detail":"Request was throttled. Expected available in 0 seconds."}"#,
+        )
+        .retry_after("0"),
+        CannedResponse::html(
+            429,
+            "<html><head><title>429 Too Many Requests</title></head><body>nginx</body></html>",
+        )
+        .retry_after("0"),
+        CannedResponse::json(503, r#"{"errors":[{"message":"Service Unavailable"}]}"#),
+    ];
+    for answer in answers {
+        let sim = TacticalSim::builder().agents(40).clients(2).start().await;
+        let h = Harness::new(api_key_provider(&sim)).await;
+        sim.clear_requests();
+        sim.inject(SimFault {
+            path_prefix: "beta/v1/agent/".into(),
+            status: answer.status,
+            remaining: 2,
+            retry_after: None,
+            canned: Some(answer.clone()),
+        });
+        let report = h.run(RunRequest::full()).await;
+        assert_eq!(
+            report.status,
+            RunStatus::Completed,
+            "{answer:?}: {:?}",
+            report.errors
+        );
+        assert_eq!(report.counts.created, 40, "{answer:?}");
+        assert_eq!(
+            sim.requests_to("beta/v1/agent/").len(),
+            3,
+            "{answer:?}: two refused, then the page"
+        );
+    }
 }

@@ -27,5 +27,7 @@ pub use compare::constant_time_eq;
 pub use limit::{RateLimit, RateLimiter};
 pub use options::{ClientOptions, check_url, is_loopback};
 pub use redact::{redact_url, redact_url_str};
-pub use response::{HttpResponse, is_login_location, kind_for_status, send, transport_error};
+pub use response::{
+    HttpResponse, is_login_location, is_transient_status, kind_for_status, send, transport_error,
+};
 pub use retry::{Idempotency, Jitter, RetryConfig, parse_retry_after, retry};

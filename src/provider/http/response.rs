@@ -104,6 +104,15 @@ pub fn kind_for_status(status: StatusCode) -> ErrorKind {
     }
 }
 
+/// Whether a status is transient whatever the body says: 429 (throttled), 408 and every 5xx.
+/// Adapters judge these before looking at the body — a front door's HTML page or a JSON
+/// `{"errors": [...]}` on a 429 says nothing about the request, only "try again later".
+pub fn is_transient_status(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
+        || status.is_server_error()
+}
+
 /// Whether a redirect target looks like a sign-in page (SSO, OpenID Connect, SAML).
 pub fn is_login_location(location: &str) -> bool {
     let l = location.to_ascii_lowercase();
@@ -186,6 +195,13 @@ impl HttpResponse {
             out.push('…');
         }
         out.trim().to_owned()
+    }
+
+    /// The retryable error for a transient status ([`is_transient_status`]) — rate limited
+    /// with the provider's `Retry-After`, unavailable or timed out — or `None` when the status
+    /// is not transient and the body may be judged.
+    pub fn transient_error(&self, service: &str) -> Option<Error> {
+        is_transient_status(self.status).then(|| self.status_error(service))
     }
 
     /// `Ok(self)` for 2xx; otherwise the error for the status: 401 `Unauthorized`, 403
@@ -310,6 +326,35 @@ mod tests {
             assert!(e.message().contains(&code.to_string()), "{e}");
         }
         assert!(response(200, None, "{}").error_for_status("Svc").is_ok());
+    }
+
+    #[test]
+    fn transient_statuses_win_over_any_body() {
+        for (code, ct, body) in [
+            (
+                429,
+                "application/json",
+                r#"{"errors":[{"message":"Too Many Requests"}]}"#,
+            ),
+            (429, "text/html", "<html><body>slow down</body></html>"),
+            (
+                503,
+                "application/json",
+                r#"{"errors":[{"message":"maintenance"}]}"#,
+            ),
+            (408, "text/plain", "timeout"),
+        ] {
+            let e = response(code, Some(ct), body)
+                .transient_error("Svc")
+                .unwrap_or_else(|| panic!("{code} is transient"));
+            assert!(e.is_retryable(), "{code}: {e}");
+        }
+        for code in [200, 400, 401, 403, 404, 422] {
+            assert!(
+                response(code, None, "{}").transient_error("Svc").is_none(),
+                "{code}"
+            );
+        }
     }
 
     #[test]

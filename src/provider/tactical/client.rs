@@ -2,14 +2,15 @@
 //! prefix), retries for throttling and server errors, and Tactical's error bodies turned into
 //! messages (`{"detail": …}`, a bare JSON string, `{"non_field_errors": […]}`).
 
+use reqwest::Method;
 use reqwest::header::{HeaderName, HeaderValue};
-use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::provider::http::{
-    ClientOptions, HttpResponse, Idempotency, RetryConfig, kind_for_status, retry, send,
+    ClientOptions, HttpResponse, Idempotency, RetryConfig, is_transient_status, kind_for_status,
+    retry, send,
 };
 
 /// The name used in messages.
@@ -102,7 +103,7 @@ impl Transport {
             }
             async move {
                 let response = send(request, self.max_bytes, SERVICE).await?;
-                if is_transient(response.status) {
+                if is_transient_status(response.status) {
                     return Err(status_error(&response, &call.method, call.path));
                 }
                 Ok(response)
@@ -111,12 +112,6 @@ impl Transport {
         .await
         .map_err(|e| e.with_context("request", format!("{} {}", call.method, call.path)))
     }
-}
-
-fn is_transient(status: StatusCode) -> bool {
-    status == StatusCode::TOO_MANY_REQUESTS
-        || status == StatusCode::REQUEST_TIMEOUT
-        || status.is_server_error()
 }
 
 /// `Ok` for 2xx, else the error for the status.
@@ -213,6 +208,7 @@ pub(crate) fn status_error(response: &HttpResponse, method: &Method, path: &str)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use reqwest::StatusCode;
     use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 
     fn response(status: u16, body: &str, content_type: &str) -> HttpResponse {

@@ -127,9 +127,16 @@ fn errors_in(body: &[u8]) -> Option<GatewayErrors> {
     parsed.errors.filter(|e| !e.is_empty()).map(gateway_errors)
 }
 
-/// Judges a Gateway (or Asset API) response: auth problems, HTML pages, statuses, then JSON.
+/// Judges a Gateway (or Asset API) response: the status decides first (transient statuses
+/// are retried whatever their body, auth statuses are auth errors), then HTML pages, GraphQL
+/// errors of a 400/422, then JSON.
 fn check_response(resp: HttpResponse, service: &str) -> Result<HttpResponse> {
     let code = resp.status.as_u16();
+    if let Some(e) = resp.transient_error(service) {
+        // A 429 from the front door with `{"errors":[{"message":"Too Many Requests"}]}` is
+        // throttling, not a GraphQL error: retried honouring Retry-After.
+        return Err(e);
+    }
     if resp.status.is_redirection() {
         let location = resp.location().unwrap_or_else(|| "nowhere".into());
         return Err(if is_login_location(&location) {
@@ -272,6 +279,29 @@ impl GatewayClient {
         })
         .await
         .map_err(|e| e.with_context("operation", &name))
+    }
+
+    /// Runs a query document built at run time (one whose shape depends on the data, like the
+    /// aliased membership check), retried like every query.
+    pub(crate) async fn query_document<Q>(
+        &self,
+        name: &str,
+        document: &str,
+        variables: serde_json::Value,
+    ) -> Result<Q>
+    where
+        Q: DeserializeOwned + Send,
+    {
+        let body = serde_json::to_vec(&serde_json::json!({
+            "operationName": name,
+            "query": document,
+            "variables": variables,
+        }))?;
+        retry(&self.retry, Idempotency::Idempotent, || {
+            self.post::<Q>(&body)
+        })
+        .await
+        .map_err(|e| e.with_context("operation", name))
     }
 
     async fn post<Q: DeserializeOwned>(&self, body: &[u8]) -> Result<Q> {

@@ -273,30 +273,32 @@ impl TaniumProvider {
         }
     }
 
-    /// The groups the endpoint is a member of are checked in id order; the first wins (the
-    /// orchestrator lists scopes in the same order, so a device in several groups lands in
-    /// the same scope either way).
-    async fn group_of(&self, id: &str) -> Result<Option<String>> {
-        let mut groups: Vec<String> = self
-            .list_scopes()
-            .await?
-            .into_iter()
-            .map(|s| s.id.into_string())
-            .collect();
+    /// The first group (in id order) that endpoint `id` is a member of, asked in one aliased
+    /// request per [`queries::MEMBERSHIP_BATCH`] groups (one request up to 200 groups). Id
+    /// order: the orchestrator lists scopes in the same order, so a device in several groups
+    /// lands in the same scope either way.
+    async fn group_of(&self, id: &str, mut groups: Vec<String>) -> Result<Option<String>> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Count {
+            total_records: i64,
+        }
         groups.sort();
-        for group in groups {
-            let filter = EndpointFieldFilter::all(vec![
-                EndpointFieldFilter::member_of(&group),
-                EndpointFieldFilter::compare("id", FieldFilterOp::Eq, id),
-            ]);
-            let count = self
+        groups.dedup();
+        for batch in groups.chunks(queries::MEMBERSHIP_BATCH) {
+            let (document, variables) = queries::memberships(id, batch);
+            let counts: std::collections::HashMap<String, Option<Count>> = self
                 .client
-                .query(&queries::endpoint_count(Some(filter)))
-                .await?
-                .endpoints
-                .map_or(0, |c| c.total_records);
-            if count > 0 {
-                return Ok(Some(group));
+                .query_document("EndpointMembershipsQuery", &document, variables)
+                .await?;
+            let member = batch.iter().enumerate().find(|(i, _)| {
+                counts
+                    .get(&format!("g{i}"))
+                    .and_then(Option::as_ref)
+                    .is_some_and(|c| c.total_records > 0)
+            });
+            if let Some((_, group)) = member {
+                return Ok(Some(group.clone()));
             }
         }
         Ok(None)
@@ -648,22 +650,17 @@ impl DeviceSnapshotSource for TaniumProvider {
             .collect())
     }
 
+    /// Two requests whatever the number of groups (up to 200 groups per membership request,
+    /// and 500 group ids per page): the endpoint by id together with the group ids, then one
+    /// aliased membership check ([`Self::group_of`]).
     async fn get_device(&self, id: &ExternalDeviceId) -> Result<Option<DeviceSnapshot>> {
-        let vars = EndpointsVariables {
-            first: Some(1),
-            after: None,
-            filter: Some(EndpointFieldFilter::compare(
-                "id",
-                FieldFilterOp::Eq,
-                id.as_str(),
-            )),
-        };
-        let conn = self
+        let first = i32::try_from(self.page_size).unwrap_or(i32::MAX);
+        let lookup = self
             .client
-            .query(&queries::endpoints(vars))
-            .await?
-            .endpoints;
-        let Some(node) = conn
+            .query(&queries::device_lookup(id.as_str(), first, None))
+            .await?;
+        let Some(node) = lookup
+            .endpoints
             .into_iter()
             .flat_map(|c| c.edges)
             .map(|e| e.node)
@@ -671,8 +668,33 @@ impl DeviceSnapshotSource for TaniumProvider {
         else {
             return Ok(None);
         };
+        let mut groups = Vec::new();
+        let mut page = lookup.computer_groups;
+        while let Some(conn) = page {
+            groups.extend(conn.edges.into_iter().map(|e| e.node.id.into_inner()));
+            let next = conn
+                .page_info
+                .end_cursor
+                .map(|c| c.0)
+                .filter(|c| !c.is_empty());
+            page = match next {
+                Some(after) if conn.page_info.has_next_page => {
+                    // More groups than one page: the rest of the ids (rare; still no
+                    // per-group request).
+                    self.client
+                        .query(&queries::device_lookup(
+                            id.as_str(),
+                            first,
+                            Some(GqlCursor(after)),
+                        ))
+                        .await?
+                        .computer_groups
+                }
+                _ => None,
+            };
+        }
         // An endpoint in no computer group is outside every scope, as a full listing sees it.
-        let Some(group) = self.group_of(id.as_str()).await? else {
+        let Some(group) = self.group_of(id.as_str(), groups).await? else {
             return Ok(None);
         };
         Ok(Some(endpoint_to_snapshot(&node, &group, None)))

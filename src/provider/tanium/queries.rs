@@ -348,6 +348,83 @@ pub(crate) struct EndpointCount {
     pub(crate) total_records: i32,
 }
 
+// ---- one endpoint by id --------------------------------------------------------------------
+
+#[derive(cynic::QueryVariables, Clone, Debug)]
+pub(crate) struct DeviceLookupVariables {
+    pub(crate) filter: Option<EndpointFieldFilter>,
+    pub(crate) groups: Option<i32>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub(crate) groups_after: Option<Cursor>,
+}
+
+/// One endpoint by id and (in the same request) the ids of the computer groups: the 2023
+/// schema's `Endpoint` has no membership field, so the scope is found by a second request
+/// ([`memberships`]).
+#[derive(cynic::QueryFragment, Debug)]
+#[cynic(graphql_type = "Query", variables = "DeviceLookupVariables")]
+pub(crate) struct DeviceLookupQuery {
+    #[arguments(first: 1, filter: $filter)]
+    pub(crate) endpoints: Option<EndpointConnection>,
+    #[arguments(first: $groups, after: $groups_after)]
+    pub(crate) computer_groups: Option<GroupIdConnection>,
+}
+
+#[derive(cynic::QueryFragment, Debug)]
+#[cynic(graphql_type = "ComputerGroupConnection")]
+pub(crate) struct GroupIdConnection {
+    pub(crate) edges: Vec<GroupIdEdge>,
+    pub(crate) page_info: PageInfo,
+}
+
+#[derive(cynic::QueryFragment, Debug)]
+#[cynic(graphql_type = "ComputerGroupEdge")]
+pub(crate) struct GroupIdEdge {
+    pub(crate) node: GroupId,
+}
+
+#[derive(cynic::QueryFragment, Debug)]
+#[cynic(graphql_type = "ComputerGroup")]
+pub(crate) struct GroupId {
+    pub(crate) id: cynic::Id,
+}
+
+/// At most this many groups are asked about in one membership request (a Gateway limits a
+/// document's cost; 200 `totalRecords` counts are cheap).
+pub(crate) const MEMBERSHIP_BATCH: usize = 200;
+
+/// A document asking, for each group, whether endpoint `id` is a member: one aliased
+/// `endpoints(first: 1, filter: …) { totalRecords }` per group (`g0`, `g1`, …), with the
+/// filters passed as variables `$f0`, `$f1`, … (no string escaping in the document). Built at
+/// run time because the number of aliases is the number of groups; checked against the
+/// schema like every other operation (see [`samples`]).
+pub(crate) fn memberships(id: &str, groups: &[String]) -> (String, serde_json::Value) {
+    use std::fmt::Write as _;
+    let mut params = String::new();
+    let mut fields = String::new();
+    let mut variables = serde_json::Map::new();
+    for (i, group) in groups.iter().enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        let _ = write!(params, "{sep}$f{i}: EndpointFieldFilter");
+        let _ = write!(
+            fields,
+            " g{i}: endpoints(first: 1, filter: $f{i}) {{ totalRecords }}"
+        );
+        let filter = EndpointFieldFilter::all(vec![
+            EndpointFieldFilter::member_of(group),
+            EndpointFieldFilter::compare("id", FieldFilterOp::Eq, id),
+        ]);
+        variables.insert(
+            format!("f{i}"),
+            serde_json::to_value(filter).unwrap_or(serde_json::Value::Null),
+        );
+    }
+    (
+        format!("query EndpointMembershipsQuery({params}) {{{fields} }}"),
+        serde_json::Value::Object(variables),
+    )
+}
+
 // ---- identity changes --------------------------------------------------------------------
 
 #[derive(cynic::QueryVariables, Clone, Debug)]
@@ -405,6 +482,18 @@ pub(crate) fn endpoint_count(
     EndpointCountQuery::build(CountVariables { filter })
 }
 
+pub(crate) fn device_lookup(
+    id: &str,
+    groups: i32,
+    groups_after: Option<Cursor>,
+) -> Operation<DeviceLookupQuery, DeviceLookupVariables> {
+    DeviceLookupQuery::build(DeviceLookupVariables {
+        filter: Some(EndpointFieldFilter::compare("id", FieldFilterOp::Eq, id)),
+        groups: Some(groups),
+        groups_after,
+    })
+}
+
 pub(crate) fn endpoint_id_changes(
     after: Time,
 ) -> Operation<EndpointIdChangesQuery, IdChangesVariables> {
@@ -446,6 +535,14 @@ pub(crate) fn samples() -> Vec<(&'static str, String, serde_json::Value)> {
             endpoints_with_software(page()),
         ),
         sample("EndpointCountQuery", endpoint_count(Some(by_id))),
+        sample(
+            "DeviceLookupQuery",
+            device_lookup("40231", 500, Some(Cursor("cg:4".into()))),
+        ),
+        {
+            let (document, variables) = memberships("40231", &["101".into(), "7".into()]);
+            ("EndpointMembershipsQuery", document, variables)
+        },
         sample(
             "EndpointIdChangesQuery",
             endpoint_id_changes(Time("2026-01-01T00:00:00Z".into())),

@@ -12,6 +12,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use crate::testkit::CannedResponse;
+
 use super::model::{SimActivity, SimDevice, SimLocation, SimOrganization};
 
 /// A fault the simulator returns instead of the real answer.
@@ -28,6 +30,9 @@ pub enum SimFault {
     ServerError(u16),
     /// HTTP 200 with a body that is not valid JSON.
     MalformedJson,
+    /// This exact answer (status, content type, body, `Retry-After`), e.g. a 503 with a
+    /// load balancer's HTML page.
+    Canned(CannedResponse),
 }
 
 #[derive(Debug)]
@@ -321,6 +326,7 @@ fn fault_response(fault: &SimFault) -> Response {
             "[{\"id\": 1, \"name\": ",
         )
             .into_response(),
+        SimFault::Canned(canned) => canned.clone().into_response(),
     }
 }
 

@@ -455,6 +455,7 @@ impl TacticalSim {
             status,
             remaining: times,
             retry_after: None,
+            canned: None,
         });
     }
 

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::render;
 use super::state::{SimAuth, SimRequest, SimState};
 use crate::provider::http::constant_time_eq;
+use crate::testkit::CannedResponse;
 
 /// A response before it becomes an axum response.
 #[derive(Debug)]
@@ -43,6 +44,25 @@ impl Reply {
             headers: Vec::new(),
             body: body.as_bytes().to_vec(),
         }
+    }
+
+    fn canned(canned: CannedResponse) -> Self {
+        let content_type: &'static str = match canned.content_type.as_str() {
+            ct if ct.contains("json") => "application/json",
+            ct if ct.contains("html") => "text/html; charset=utf-8",
+            _ => "text/plain",
+        };
+        let mut reply = Reply {
+            status: StatusCode::from_u16(canned.status)
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            content_type,
+            headers: Vec::new(),
+            body: canned.body.into_bytes(),
+        };
+        if let Some(wait) = canned.retry_after {
+            reply = reply.with_header("retry-after", wait);
+        }
+        reply
     }
 
     fn with_header(mut self, name: &'static str, value: String) -> Self {
@@ -122,7 +142,10 @@ pub(crate) fn handle(
         return Reply::html(StatusCode::OK, DASHBOARD);
     }
     if let Some(fault) = state.take_fault(path.trim_start_matches('/')) {
-        return fault_reply(fault.status, fault.retry_after);
+        return match fault.canned {
+            Some(canned) => Reply::canned(canned),
+            None => fault_reply(fault.status, fault.retry_after),
+        };
     }
     let Some(route) = resolve(path, state.beta_enabled) else {
         return Reply::html(StatusCode::NOT_FOUND, DJANGO_404);

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use super::fleet::{SimAgent, SimClient, SimSite};
+use crate::testkit::CannedResponse;
 
 /// How a recorded request authenticated.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,6 +55,9 @@ pub struct SimFault {
     pub remaining: u32,
     /// A `Retry-After` header, in seconds.
     pub retry_after: Option<u64>,
+    /// When set, this exact answer is served instead of the status's usual page (its own
+    /// status, body and `Retry-After` win over the fields above).
+    pub canned: Option<CannedResponse>,
 }
 
 #[derive(Clone, Debug)]

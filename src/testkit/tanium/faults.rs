@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::testkit::CannedResponse;
+
 /// One fault, answered instead of (or before) the normal response.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -32,6 +34,9 @@ pub enum SimFault {
     ExpireCursors,
     /// HTTP 200 with a plain-text body.
     NotJson,
+    /// This exact answer (status, content type, body, `Retry-After`), e.g. a front door's
+    /// 429 with `{"errors":[{"message":"Too Many Requests"}]}`.
+    Canned(CannedResponse),
 }
 
 /// Which requests a fault applies to.

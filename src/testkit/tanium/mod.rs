@@ -348,6 +348,15 @@ impl TaniumGatewaySim {
         self.inject(FaultTarget::Any, fault, 1);
     }
 
+    /// How many fault answers are still queued (a served fault counts down its `times`).
+    pub fn faults_pending(&self) -> u64 {
+        lock(&self.state)
+            .faults
+            .iter()
+            .map(|(_, _, n)| u64::from(*n))
+            .sum()
+    }
+
     /// Drops every queued fault.
     pub fn clear_faults(&self) {
         lock(&self.state).faults.clear();

@@ -120,6 +120,7 @@ async fn apply_fault(state: &Shared, fault: SimFault) -> Option<Response> {
             &json!({"errors": [{"message": message}], "data": null}),
         ),
         SimFault::NotJson => text_response(StatusCode::OK, "text/plain", "OK"),
+        SimFault::Canned(canned) => canned.into_response(),
         SimFault::Slow(delay) => {
             tokio::time::sleep(delay).await;
             return None;
