@@ -76,6 +76,8 @@ pub mod error;
 pub mod ingest;
 pub mod model;
 pub mod provider;
+#[cfg(feature = "service")]
+pub mod service;
 pub mod store;
 pub mod sync;
 #[cfg(any(test, feature = "testkit"))]

@@ -2,12 +2,13 @@
 
 use std::sync::Arc;
 
+use rmm_sync::ingest::{IngestContext, now_micros};
 use rmm_sync::model::{
-    AgentStatus, ClientId, ExternalDeviceId, IntegrationId, ProviderId, TenantId,
+    AgentStatus, ClientId, ExternalDeviceId, IntegrationId, OutcomeCounts, ProviderId, TenantId,
 };
 use rmm_sync::provider::RmmProvider;
 use rmm_sync::provider::ninjaone::{
-    NinjaOneConfig, NinjaOneProvider, ScopeLevel, WebhookAction, WebhookOutcome, WebhookVerifier,
+    NinjaOneConfig, NinjaOneProvider, ScopeLevel, WebhookAction, WebhookEvent, WebhookVerifier,
 };
 use rmm_sync::store::{
     AssetFilter, AssetRecord, AssetStore, InMemoryStore, IntegrationSpec, MappingStatus,
@@ -551,14 +552,7 @@ async fn webhooks_refresh_and_tombstone_the_integration_they_were_registered_for
     assert!(
         matches!(&event.action, WebhookAction::TombstoneDevice { device, .. } if device.as_str() == "5")
     );
-    match event
-        .apply(&a.orchestrator, a.tenant, Arc::clone(&a.provider))
-        .await
-        .unwrap()
-    {
-        WebhookOutcome::Tombstoned(r) => assert_eq!(r.counts.tombstoned, 1),
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(carry_out(&a, &event).await.tombstoned, 1);
     assert_eq!(a.asset_of(5).await.status, "inactive");
     assert_eq!(
         b.asset_of(5).await.status,
@@ -571,14 +565,7 @@ async fn webhooks_refresh_and_tombstone_the_integration_they_were_registered_for
         .verify_and_parse(&delivery.headers, &delivery.body)
         .unwrap();
     assert_eq!(event.action, WebhookAction::RefreshDevice("6".into()));
-    match event
-        .apply(&a.orchestrator, a.tenant, Arc::clone(&a.provider))
-        .await
-        .unwrap()
-    {
-        WebhookOutcome::Refreshed(r) => assert_eq!(r.counts.updated, 1),
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(carry_out(&a, &event).await.updated, 1);
     assert_eq!(a.asset_of(6).await.name, "renamed-by-webhook");
     assert_ne!(b.asset_of(6).await.name, "renamed-by-webhook");
 
@@ -589,13 +576,38 @@ async fn webhooks_refresh_and_tombstone_the_integration_they_were_registered_for
         .verify_and_parse(&delivery.headers, &delivery.body)
         .unwrap();
     assert_eq!(event.action, WebhookAction::Ignore);
-    assert!(matches!(
-        event
-            .apply(&a.orchestrator, a.tenant, Arc::clone(&a.provider))
-            .await
-            .unwrap(),
-        WebhookOutcome::Ignored
-    ));
+}
+
+/// What a host without the service layer does with a verified event (the service layer's
+/// queue does the same, coalesced): a refresh is a single-device run, a deletion a tombstone
+/// through the engine.
+async fn carry_out(h: &Harness, event: &WebhookEvent) -> OutcomeCounts {
+    match &event.action {
+        WebhookAction::RefreshDevice(device) => {
+            h.orchestrator
+                .run(
+                    h.tenant,
+                    event.integration_id,
+                    Arc::clone(&h.provider),
+                    RunRequest::device(device.clone()),
+                )
+                .await
+                .unwrap()
+                .counts
+        }
+        WebhookAction::TombstoneDevice { device, scope } => {
+            let ctx = IngestContext::new(h.tenant, ProviderId::NINJAONE, event.integration_id)
+                .with_thresholds(h.provider.agent_status_thresholds())
+                .at(now_micros());
+            h.orchestrator
+                .engine()
+                .tombstone(&ctx, vec![(device.clone(), scope.clone())])
+                .await
+                .unwrap()
+                .counts
+        }
+        WebhookAction::Ignore => OutcomeCounts::default(),
+    }
 }
 
 /// The simulator delivers over HTTP to any framework; here a bare axum route.

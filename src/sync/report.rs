@@ -131,6 +131,33 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// An empty report of a run starting now (status `completed`, no counts): what a run
+    /// fills in, and what hosts and tests build reports from.
+    pub fn new(integration: IntegrationId, provider: ProviderId, mode: RunMode) -> Self {
+        let now = crate::ingest::now_micros();
+        RunReport {
+            run_id: RunId::new_v7(),
+            integration,
+            provider,
+            mode,
+            status: RunStatus::Completed,
+            started_at: now,
+            finished_at: now,
+            counts: OutcomeCounts::default(),
+            skipped_reasons: BTreeMap::new(),
+            errors: Vec::new(),
+            errors_truncated: 0,
+            scopes_listed: 0,
+            scopes_incomplete: Vec::new(),
+            sweep_skipped: None,
+            held_back_sweeps: Vec::new(),
+            agent_status_changes: 0,
+            rekeyed: 0,
+            plan: None,
+            fell_back_to_full: false,
+        }
+    }
+
     /// Whether devices or scopes failed.
     pub fn has_failures(&self) -> bool {
         self.counts.failed > 0 || !self.errors.is_empty()

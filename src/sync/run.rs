@@ -1,6 +1,6 @@
 //! One run of one integration, start to finish.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -16,8 +16,7 @@ use super::report::{HeldBackSweep, RunMode, RunReport, RunStatus};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ingest::{BatchResult, IngestContext, now_micros};
 use crate::model::{
-    DeviceError, DeviceSnapshot, ExternalDeviceId, ExternalScopeId, Outcome, OutcomeCounts, RunId,
-    TenantId,
+    DeviceError, DeviceSnapshot, ExternalDeviceId, ExternalScopeId, Outcome, RunId, TenantId,
 };
 use crate::provider::{ChangesRequest, DevicePage, DevicePageRequest, RmmProvider, device_pages};
 use crate::store::{IntegrationRecord, SyncStateUpdate, SyncStatus};
@@ -87,24 +86,10 @@ impl<'a> Run<'a> {
             .at(started);
         let report = RunReport {
             run_id,
-            integration,
-            provider: record.provider.clone(),
-            mode: request.mode,
-            status: RunStatus::Completed,
             started_at: started,
             finished_at: started,
-            counts: OutcomeCounts::default(),
-            skipped_reasons: BTreeMap::new(),
-            errors: Vec::new(),
-            errors_truncated: 0,
-            scopes_listed: 0,
-            scopes_incomplete: Vec::new(),
-            held_back_sweeps: Vec::new(),
-            agent_status_changes: 0,
-            rekeyed: 0,
-            sweep_skipped: None,
             plan: request.dry_run.then(Default::default),
-            fell_back_to_full: false,
+            ..RunReport::new(integration, record.provider.clone(), request.mode)
         };
         let mut run = Run {
             orch,

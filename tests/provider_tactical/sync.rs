@@ -391,7 +391,7 @@ async fn a_webhook_refreshes_one_agent_and_tombstones_a_deleted_one() {
     );
 
     sim.clear_requests();
-    let report = h.run(event.refresh_request()).await;
+    let report = h.run(RunRequest::device(event.agent_id().clone())).await;
     assert_eq!(report.counts.updated, 1, "{:?}", report.counts);
     let paths: Vec<String> = sim.requests().iter().map(|r| r.path.clone()).collect();
     assert_eq!(
@@ -433,7 +433,7 @@ async fn a_webhook_refreshes_one_agent_and_tombstones_a_deleted_one() {
         .unwrap();
     let event = h.provider.verify_and_parse(&headers, &body).unwrap();
     sim.remove_agent(event.agent_id().as_str());
-    let report = h.run(event.refresh_request()).await;
+    let report = h.run(RunRequest::device(event.agent_id().clone())).await;
     assert_eq!(report.counts.tombstoned, 1);
 }
 

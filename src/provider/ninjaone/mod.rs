@@ -48,8 +48,7 @@ pub use token::{
     InMemoryTokenStore, OAuthTokens, RefreshClaim, TokenRecord, TokenStore, VersionedTokenRecord,
 };
 pub use webhook::{
-    DEFAULT_SECRET_HEADER, WebhookAction, WebhookEvent, WebhookHeaders, WebhookOutcome,
-    WebhookVerifier,
+    DEFAULT_SECRET_HEADER, WebhookAction, WebhookEvent, WebhookHeaders, WebhookVerifier,
 };
 
 use std::sync::Arc;

@@ -1,6 +1,7 @@
-//! Webhooks: verification (a secret header compared in constant time), parsing into typed
-//! events, routing by the integration the webhook was registered for, and applying an event
-//! with the orchestrator.
+//! Webhooks: verification (a secret header compared in constant time) and parsing into typed
+//! events for the integration the webhook was registered for. What to do with an event
+//! (queueing, coalescing, the single-device run) is the service layer's job
+//! (`rmm_sync::service`, feature `service`).
 //!
 //! NinjaOne signs nothing; it sends back the custom headers configured with `PUT /v2/webhook`.
 //! The host therefore registers one URL per integration (e.g.
@@ -13,7 +14,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -24,11 +24,8 @@ use super::config::ScopeLevel;
 use super::map::{epoch_seconds, scope_of};
 use super::wire::Activity;
 use crate::error::{Error, ErrorKind, Result};
-use crate::ingest::{BatchResult, IngestContext, now_micros};
-use crate::model::{ExternalDeviceId, ExternalScopeId, IntegrationId, ProviderId, TenantId};
-use crate::provider::RmmProvider;
+use crate::model::{ExternalDeviceId, ExternalScopeId, IntegrationId};
 use crate::provider::http::constant_time_eq;
-use crate::sync::{RunReport, RunRequest, SyncOrchestrator};
 
 /// The default header that carries the webhook secret.
 pub const DEFAULT_SECRET_HEADER: &str = "X-RmmSync-Webhook-Secret";
@@ -107,72 +104,6 @@ pub struct WebhookEvent {
     pub occurred_at: Option<DateTime<Utc>>,
     /// What to do.
     pub action: WebhookAction,
-}
-
-/// What applying an event did.
-#[derive(Debug)]
-#[allow(clippy::large_enum_variant)] // produced once per delivery; boxing buys nothing
-pub enum WebhookOutcome {
-    /// A device run refreshed the device (or tombstoned it when NinjaOne no longer has it).
-    Refreshed(RunReport),
-    /// The device was tombstoned.
-    Tombstoned(BatchResult),
-    /// Nothing to do.
-    Ignored,
-}
-
-impl WebhookEvent {
-    /// Carries the event out: a refresh is a [`RunRequest::device`] run (under the
-    /// integration's lease, recorded in its run history); a deletion is an immediate
-    /// tombstone through the engine. `provider` must be this integration's NinjaOne provider.
-    pub async fn apply(
-        &self,
-        orchestrator: &SyncOrchestrator,
-        tenant: TenantId,
-        provider: Arc<dyn RmmProvider>,
-    ) -> Result<WebhookOutcome> {
-        match &self.action {
-            WebhookAction::Ignore => Ok(WebhookOutcome::Ignored),
-            WebhookAction::RefreshDevice(device) => orchestrator
-                .run(
-                    tenant,
-                    self.integration_id,
-                    provider,
-                    RunRequest::device(device.clone()),
-                )
-                .await
-                .map(WebhookOutcome::Refreshed),
-            WebhookAction::TombstoneDevice { device, scope } => {
-                let store = orchestrator.engine().store();
-                let record = store
-                    .get_integration(tenant, self.integration_id)
-                    .await?
-                    .ok_or_else(|| {
-                        Error::new(
-                            ErrorKind::NotFound,
-                            format!("integration {} does not exist", self.integration_id),
-                        )
-                    })?;
-                if record.provider != ProviderId::NINJAONE {
-                    return Err(Error::invalid_config(
-                        "integration",
-                        format!(
-                            "integration {} is a {} integration, not NinjaOne",
-                            self.integration_id, record.provider
-                        ),
-                    ));
-                }
-                let ctx = IngestContext::new(tenant, record.provider, self.integration_id)
-                    .with_thresholds(provider.agent_status_thresholds())
-                    .at(now_micros());
-                orchestrator
-                    .engine()
-                    .tombstone(&ctx, vec![(device.clone(), scope.clone())])
-                    .await
-                    .map(WebhookOutcome::Tombstoned)
-            }
-        }
-    }
 }
 
 /// Verifies and parses the webhooks of one integration.

@@ -19,7 +19,6 @@ use super::dto::parse_time;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::ExternalDeviceId;
 use crate::provider::http::constant_time_eq;
-use crate::sync::RunRequest;
 
 /// The header carrying the shared secret unless configured otherwise.
 pub const DEFAULT_WEBHOOK_HEADER: &str = "X-RMM-Sync-Secret";
@@ -170,13 +169,6 @@ impl TacticalWebhookEvent {
             TacticalWebhookEvent::Alert(a) => &a.agent_id,
             TacticalWebhookEvent::Agent(a) => &a.agent_id,
         }
-    }
-
-    /// The single-device run that refreshes the agent (pass it to
-    /// [`crate::sync::SyncOrchestrator::run`]); an agent Tactical no longer has is tombstoned by
-    /// that run.
-    pub fn refresh_request(&self) -> RunRequest {
-        RunRequest::device(self.agent_id().clone())
     }
 }
 
@@ -409,7 +401,7 @@ mod tests {
         assert_eq!(a.severity, Some(AlertSeverity::Error));
         assert_eq!(a.site_id, None);
         assert_eq!(a.alert_time.unwrap().timestamp(), 1_795_815_788);
-        assert_eq!(e.refresh_request().device.unwrap().as_str(), "a1");
+        assert_eq!(e.agent_id().as_str(), "a1");
 
         let resolved =
             parse_event(br#"{"event":"resolve","agent_id":"a1","alert_time":1795815788}"#).unwrap();
