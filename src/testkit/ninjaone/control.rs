@@ -2,6 +2,8 @@
 //! the activities NinjaOne would (so `sync --incremental` sees them), faults are
 //! [`SimFault::Canned`] for the path prefix the request names.
 
+use std::collections::HashSet;
+
 use chrono::Utc;
 
 use super::model::{SimOrganization, generate_device};
@@ -20,9 +22,12 @@ impl SimControl for NinjaOneControl {
         let now = Utc::now().timestamp_micros() as f64 / 1e6;
         let mut out = MutateResponse::default();
 
+        // Each device is touched by one step at most, so the counts of a sync add up.
+        let mut touched: HashSet<i64> = HashSet::new();
         let ids: Vec<i64> = s.devices.keys().copied().collect();
         for i in spread(ids.len(), request.change, round) {
             let id = ids[i];
+            touched.insert(id);
             if let Some(d) = s.devices.get_mut(&id) {
                 // The base name stays recognisable; the suffix makes every round a real change.
                 let base = d.system_name.split('~').next().unwrap_or_default().to_owned();
@@ -45,19 +50,21 @@ impl SimControl for NinjaOneControl {
             s.devices.insert(id, device);
             s.rendered.remove(&id);
             super::record(&mut s, Some(id), "SYSTEM", "NODE_CREATED");
+            touched.insert(id);
             out.added.push(id.to_string());
         }
 
-        let ids: Vec<i64> = s.devices.keys().copied().collect();
+        let ids = untouched(&s.devices, &touched);
         for i in spread(ids.len(), request.remove, round) {
             let id = ids[i];
+            touched.insert(id);
             super::record(&mut s, Some(id), "SYSTEM", "NODE_DELETED");
             s.devices.remove(&id);
             s.rendered.remove(&id);
             out.removed.push(id.to_string());
         }
 
-        let ids: Vec<i64> = s.devices.keys().copied().collect();
+        let ids = untouched(&s.devices, &touched);
         let locations: Vec<(i64, i64)> = s
             .locations
             .values()
@@ -108,4 +115,13 @@ impl SimControl for NinjaOneControl {
             faults_pending: s.faults.iter().map(|f| u64::from(f.remaining)).sum(),
         }
     }
+}
+
+/// Device ids in order, without those in `touched`.
+fn untouched<V>(devices: &std::collections::BTreeMap<i64, V>, touched: &HashSet<i64>) -> Vec<i64> {
+    devices
+        .keys()
+        .copied()
+        .filter(|id| !touched.contains(id))
+        .collect()
 }

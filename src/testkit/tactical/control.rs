@@ -2,6 +2,7 @@
 //! agents (primary-key order), faults as [`SimFault`]s with a canned answer for the path
 //! prefix the request names.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::Utc;
@@ -32,8 +33,11 @@ impl SimControl for TacticalControl {
         let mut out = MutateResponse::default();
         let sites: Vec<i64> = s.sites.keys().copied().collect();
 
+        // Each agent is touched by one step at most, so the counts of a sync add up.
+        let mut touched: HashSet<i64> = HashSet::new();
         let pks: Vec<i64> = s.agents.keys().copied().collect();
         for i in spread(pks.len(), request.change, round) {
+            touched.insert(pks[i]);
             let Some(mut a) = s.agents.get(&pks[i]).cloned() else {
                 continue;
             };
@@ -55,12 +59,14 @@ impl SimControl for TacticalControl {
             let mut agent = fleet::generate_agent((pk - 1) as u64, site, self.seed ^ 0xA5A5, now);
             agent.id = pk;
             agent.last_seen = Some(now);
+            touched.insert(pk);
             out.added.push(agent.agent_id.clone());
             s.insert_agent(agent);
         }
 
-        let pks: Vec<i64> = s.agents.keys().copied().collect();
+        let pks: Vec<i64> = untouched(&s, &touched);
         for i in spread(pks.len(), request.remove, round) {
+            touched.insert(pks[i]);
             if let Some(a) = s.agents.remove(&pks[i]) {
                 s.by_agent_id.remove(&a.agent_id);
                 s.row_cache.remove(&a.id);
@@ -69,7 +75,7 @@ impl SimControl for TacticalControl {
             }
         }
 
-        let pks: Vec<i64> = s.agents.keys().copied().collect();
+        let pks: Vec<i64> = untouched(&s, &touched);
         for i in spread(pks.len(), request.move_, round) {
             let Some(mut a) = s.agents.get(&pks[i]).cloned() else {
                 continue;
@@ -115,4 +121,13 @@ impl SimControl for TacticalControl {
             faults_pending: s.faults.iter().map(|f| u64::from(f.remaining)).sum(),
         }
     }
+}
+
+/// Agent primary keys in order, without those in `touched`.
+fn untouched(s: &SimState, touched: &HashSet<i64>) -> Vec<i64> {
+    s.agents
+        .keys()
+        .copied()
+        .filter(|pk| !touched.contains(pk))
+        .collect()
 }

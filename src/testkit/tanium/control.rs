@@ -2,6 +2,7 @@
 //! through the same state changes as the Rust control methods, faults as
 //! [`SimFault::Canned`] with a [`FaultTarget`] taken from the request's `path`.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -22,8 +23,11 @@ impl SimControl for TaniumControl {
         let now = Utc::now();
         let mut out = MutateResponse::default();
 
+        // Each device is touched by one step at most, so the counts of a sync add up.
+        let mut touched: HashSet<u64> = HashSet::new();
         let ids: Vec<u64> = s.all_endpoints().filter_map(|e| e.id.parse().ok()).collect();
         for i in spread(ids.len(), request.change, round) {
+            touched.insert(ids[i]);
             let Some(current) = s.endpoint(ids[i]) else {
                 continue;
             };
@@ -43,17 +47,20 @@ impl SimControl for TaniumControl {
                 break;
             }
             let group = &groups[(i as usize) % groups.len()];
-            out.added.push(s.generate_endpoint(group, now));
+            let id = s.generate_endpoint(group, now);
+            touched.extend(id.parse::<u64>().ok());
+            out.added.push(id);
         }
 
-        let ids: Vec<u64> = s.all_endpoints().filter_map(|e| e.id.parse().ok()).collect();
+        let ids: Vec<u64> = untouched(&s, &touched);
         for i in spread(ids.len(), request.remove, round) {
+            touched.insert(ids[i]);
             if s.remove_endpoint(ids[i]).is_some() {
                 out.removed.push(ids[i].to_string());
             }
         }
 
-        let ids: Vec<u64> = s.all_endpoints().filter_map(|e| e.id.parse().ok()).collect();
+        let ids: Vec<u64> = untouched(&s, &touched);
         for i in spread(ids.len(), request.move_, round) {
             let Some(current) = s.endpoint(ids[i]) else {
                 continue;
@@ -108,4 +115,12 @@ impl SimControl for TaniumControl {
             faults_pending: s.faults.iter().map(|(_, _, n)| u64::from(*n)).sum(),
         }
     }
+}
+
+/// Endpoint ids in id order, without those in `touched`.
+fn untouched(s: &super::state::SimState, touched: &HashSet<u64>) -> Vec<u64> {
+    s.all_endpoints()
+        .filter_map(|e| e.id.parse().ok())
+        .filter(|id| !touched.contains(id))
+        .collect()
 }
