@@ -121,9 +121,14 @@ pub(crate) async fn run(cli: &Cli, args: &SimulateArgs) -> anyhow::Result<u8> {
         SimProvider::Tanium => (args.devices / 200).clamp(4, 50),
         SimProvider::Ninjaone | SimProvider::Tacticalrmm => (args.devices / 250).clamp(3, 40),
     });
-    let running = start(args, scopes, &token)
-        .await
-        .with_context(|| format!("starting the {} simulator", args.provider.slug()))?;
+    // Every way of failing to start (address in use, not allowed) is the caller's to fix.
+    let running = start(args, scopes, &token).await.map_err(|e| {
+        UsageError(format!(
+            "cannot start the {} simulator on {}: {e:#}",
+            args.provider.slug(),
+            args.listen
+        ))
+    })?;
     let url = running.url();
     let port = url
         .rsplit(':')
@@ -131,8 +136,9 @@ pub(crate) async fn run(cli: &Cli, args: &SimulateArgs) -> anyhow::Result<u8> {
         .and_then(|p| p.parse::<u16>().ok())
         .unwrap_or(0);
     if let Some(path) = &args.port_file {
-        write_port_file(path, port)
-            .with_context(|| format!("writing the port file {}", path.display()))?;
+        write_port_file(path, port).map_err(|e| {
+            UsageError(format!("cannot write the port file {}: {e}", path.display()))
+        })?;
     }
     let snippet = config_snippet(args.provider, &url);
     if cli.json {
