@@ -89,7 +89,10 @@ impl Simulator {
             .await
             .expect("the simulator stops on SIGTERM")
             .expect("wait for the simulator");
-        (out.status, String::from_utf8_lossy(&out.stdout).into_owned())
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
     }
 }
 
@@ -177,7 +180,10 @@ async fn round_trip(provider: &str, extra: &str, fault_path: &str) {
     let third = setup.json(&["sync"]).await;
     assert_eq!(n(&counts(&third)["unchanged"]), DEVICES + 1, "{third:#}");
     let after = sim.stats().await;
-    assert_eq!(after["faults_pending"], 0, "the fault was served: {after:#}");
+    assert_eq!(
+        after["faults_pending"], 0,
+        "the fault was served: {after:#}"
+    );
     assert!(
         n(&after["requests"]) > n(&before["requests"]),
         "{before:#} → {after:#}"
@@ -186,7 +192,10 @@ async fn round_trip(provider: &str, extra: &str, fault_path: &str) {
 
     let (status, stdout) = sim.stop().await;
     assert_eq!(status.code(), Some(0), "SIGTERM is a clean stop: {stdout}");
-    assert!(stdout.contains("token_env = \"RMM_SYNC_SIM_TOKEN\""), "{stdout}");
+    assert!(
+        stdout.contains("token_env = \"RMM_SYNC_SIM_TOKEN\""),
+        "{stdout}"
+    );
     assert!(stdout.contains("/_sim/mutate"), "{stdout}");
     assert!(
         !stdout.contains(SIM_TOKEN),

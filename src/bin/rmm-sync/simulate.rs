@@ -137,7 +137,10 @@ pub(crate) async fn run(cli: &Cli, args: &SimulateArgs) -> anyhow::Result<u8> {
         .unwrap_or(0);
     if let Some(path) = &args.port_file {
         write_port_file(path, port).map_err(|e| {
-            UsageError(format!("cannot write the port file {}: {e}", path.display()))
+            UsageError(format!(
+                "cannot write the port file {}: {e}",
+                path.display()
+            ))
         })?;
     }
     let snippet = config_snippet(args.provider, &url);
@@ -264,7 +267,10 @@ mod tests {
     #[test]
     fn snippet_names_the_variable_not_the_token() {
         let text = config_snippet(SimProvider::Ninjaone, "http://127.0.0.1:4000");
-        assert!(text.contains("token_env = \"RMM_SYNC_SIM_TOKEN\""), "{text}");
+        assert!(
+            text.contains("token_env = \"RMM_SYNC_SIM_TOKEN\""),
+            "{text}"
+        );
         assert!(text.contains("client_id = \"sim-client\""), "{text}");
         assert!(text.contains("provider = \"ninjaone\""), "{text}");
         crate::config::Config::parse(&text).expect("the snippet is a valid config");

@@ -30,7 +30,12 @@ impl SimControl for NinjaOneControl {
             touched.insert(id);
             if let Some(d) = s.devices.get_mut(&id) {
                 // The base name stays recognisable; the suffix makes every round a real change.
-                let base = d.system_name.split('~').next().unwrap_or_default().to_owned();
+                let base = d
+                    .system_name
+                    .split('~')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
                 d.system_name = format!("{base}~{round}");
                 d.last_contact = now;
             }

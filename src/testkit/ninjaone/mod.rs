@@ -135,11 +135,9 @@ impl NinjaOneSim {
             .merge(crate::testkit::control::router(control::NinjaOneControl(
                 Arc::clone(&state),
             )));
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| {
-                Error::new(ErrorKind::Unavailable, "simulator could not bind").with_source(e)
-            })?;
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            Error::new(ErrorKind::Unavailable, "simulator could not bind").with_source(e)
+        })?;
         let addr = listener.local_addr().map_err(|e| {
             Error::new(ErrorKind::Unavailable, "simulator has no address").with_source(e)
         })?;
@@ -478,7 +476,12 @@ impl NinjaOneSim {
     }
 }
 
-pub(crate) fn record(s: &mut SimState, device_id: Option<i64>, activity_type: &str, status_code: &str) -> i64 {
+pub(crate) fn record(
+    s: &mut SimState,
+    device_id: Option<i64>,
+    activity_type: &str,
+    status_code: &str,
+) -> i64 {
     let id = s.next_activity_id;
     s.next_activity_id += 1;
     let device_ref = device_id

@@ -100,7 +100,11 @@ impl SimControl for TacticalControl {
     }
 
     fn fault(&self, request: &FaultRequest) -> Result<(), String> {
-        let prefix = request.path.as_deref().unwrap_or("").trim_start_matches('/');
+        let prefix = request
+            .path
+            .as_deref()
+            .unwrap_or("")
+            .trim_start_matches('/');
         self.state().faults.push(SimFault {
             path_prefix: prefix.to_owned(),
             status: request.status,

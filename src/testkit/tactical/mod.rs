@@ -149,7 +149,9 @@ impl TacticalSimBuilder {
     /// # Panics
     /// When the address cannot be bound; [`try_start`](Self::try_start) returns the error.
     pub async fn start(self) -> TacticalSim {
-        self.try_start().await.expect("bind the simulator's address")
+        self.try_start()
+            .await
+            .expect("bind the simulator's address")
     }
 
     /// Like [`start`](Self::start), returning a bind failure.

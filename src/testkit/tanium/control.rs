@@ -25,7 +25,10 @@ impl SimControl for TaniumControl {
 
         // Each device is touched by one step at most, so the counts of a sync add up.
         let mut touched: HashSet<u64> = HashSet::new();
-        let ids: Vec<u64> = s.all_endpoints().filter_map(|e| e.id.parse().ok()).collect();
+        let ids: Vec<u64> = s
+            .all_endpoints()
+            .filter_map(|e| e.id.parse().ok())
+            .collect();
         for i in spread(ids.len(), request.change, round) {
             touched.insert(ids[i]);
             let Some(current) = s.endpoint(ids[i]) else {
@@ -97,11 +100,9 @@ impl SimControl for TaniumControl {
                 ));
             }
         };
-        lock(&self.0).faults.push((
-            target,
-            SimFault::Canned(request.canned()),
-            request.times,
-        ));
+        lock(&self.0)
+            .faults
+            .push((target, SimFault::Canned(request.canned()), request.times));
         Ok(())
     }
 

@@ -126,10 +126,9 @@ impl TaniumGatewaySim {
         )));
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let router = server::router(Arc::clone(&state))
-            .merge(crate::testkit::control::router(control::TaniumControl(
-                Arc::clone(&state),
-            )));
+        let router = server::router(Arc::clone(&state)).merge(crate::testkit::control::router(
+            control::TaniumControl(Arc::clone(&state)),
+        ));
         // Without TCP_NODELAY, split writes meet delayed ACKs: ~40 ms per response.
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
             let _ = tcp.set_nodelay(true);
