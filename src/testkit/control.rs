@@ -3,7 +3,7 @@
 //! HTTP: `POST /_sim/mutate`, `POST /_sim/fault`, `GET /_sim/stats`.
 //!
 //! These paths take no provider credentials: a simulator is a test tool and listens on
-//! loopback unless told otherwise. Each simulator implements [`SimControl`] in its own
+//! loopback unless told otherwise. Each simulator implements the `SimControl` trait in its own
 //! `control.rs`; the request and response shapes are shared here.
 
 use std::sync::Arc;
