@@ -13,6 +13,8 @@ mod cross_provider;
 mod harness;
 #[path = "cli/lease.rs"]
 mod lease;
+#[path = "cli/simulate.rs"]
+mod simulate;
 
 use rmm_sync::testkit::ninjaone::SIM_CLIENT_ID;
 use rmm_sync::testkit::tanium::{SimConfig, TaniumGatewaySim};

@@ -3,6 +3,8 @@
 //! simulators of the providers' HTTP APIs.
 
 mod canned;
+#[cfg(any(feature = "tanium", feature = "ninjaone", feature = "tactical"))]
+pub mod control;
 mod fleet;
 #[cfg(all(feature = "ninjaone", feature = "testkit"))]
 pub mod ninjaone;

@@ -19,10 +19,13 @@ pub(crate) async fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
     if let Command::Demo(args) = &cli.command {
         return crate::demo::run(cli, args).await;
     }
+    if let Command::Simulate(args) = &cli.command {
+        return crate::simulate::run(cli, args).await;
+    }
     let config = Config::load(&cli.config)?;
     let ctx = Ctx::open(cli, config).await?;
     match &cli.command {
-        Command::Demo(_) => unreachable!("handled above"),
+        Command::Demo(_) | Command::Simulate(_) => unreachable!("handled above"),
         Command::Check(a) => ctx.check(a.integration.as_deref()).await,
         Command::Scopes(ScopesCommand::Sync(a)) => ctx.scopes_sync(a.integration.as_deref()).await,
         Command::Scopes(ScopesCommand::List(a)) => ctx.scopes_list(a.integration.as_deref()).await,

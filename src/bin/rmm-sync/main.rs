@@ -7,6 +7,7 @@ mod demo;
 mod exit;
 mod output;
 mod progress;
+mod simulate;
 mod wiring;
 
 use std::path::PathBuf;
@@ -50,6 +51,8 @@ pub(crate) enum Command {
     /// Device commands.
     #[command(subcommand)]
     Devices(DevicesCommand),
+    /// Run one provider simulator as its own process (for tests and benchmarks).
+    Simulate(simulate::SimulateArgs),
 }
 
 #[derive(Debug, Args)]

@@ -652,7 +652,7 @@ impl DeviceSnapshotSource for TaniumProvider {
 
     /// Two requests whatever the number of groups (up to 200 groups per membership request,
     /// and 500 group ids per page): the endpoint by id together with the group ids, then one
-    /// aliased membership check ([`Self::group_of`]).
+    /// aliased membership check (`group_of`).
     async fn get_device(&self, id: &ExternalDeviceId) -> Result<Option<DeviceSnapshot>> {
         let first = i32::try_from(self.page_size).unwrap_or(i32::MAX);
         let lookup = self

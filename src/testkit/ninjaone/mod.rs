@@ -22,6 +22,7 @@
 //! # }).unwrap();
 //! ```
 
+mod control;
 mod model;
 mod server;
 
@@ -92,6 +93,13 @@ impl NinjaOneSim {
 
     /// A simulator with a generated tenant. `organizations: 0` makes an empty one.
     pub async fn with_fleet(fleet: SimFleet) -> Result<Self> {
+        Self::with_fleet_on(fleet, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Like [`with_fleet`](Self::with_fleet), on `addr` (port 0: a free one). The control API
+    /// ([`crate::testkit::control`]) is served on the same listener, without authentication:
+    /// bind a non-loopback address only on a network you trust.
+    pub async fn with_fleet_on(fleet: SimFleet, addr: SocketAddr) -> Result<Self> {
         let now = Utc::now().timestamp_micros() as f64 / 1e6;
         let (orgs, locations, devices) = if fleet.organizations == 0 {
             (Vec::new(), Vec::new(), Vec::new())
@@ -118,16 +126,18 @@ impl NinjaOneSim {
             webhook: None,
             now,
             rendered: HashMap::new(),
+            mutation_round: 0,
         };
         let state: Shared = Arc::new(Mutex::new(state));
         let app = axum::Router::new()
             .fallback(server::handle)
-            .with_state(Arc::clone(&state));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| {
-                Error::new(ErrorKind::Unavailable, "simulator could not bind").with_source(e)
-            })?;
+            .with_state(Arc::clone(&state))
+            .merge(crate::testkit::control::router(control::NinjaOneControl(
+                Arc::clone(&state),
+            )));
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            Error::new(ErrorKind::Unavailable, "simulator could not bind").with_source(e)
+        })?;
         let addr = listener.local_addr().map_err(|e| {
             Error::new(ErrorKind::Unavailable, "simulator has no address").with_source(e)
         })?;
@@ -144,7 +154,12 @@ impl NinjaOneSim {
 
     /// The client secret the simulator accepts.
     pub fn client_secret(&self) -> SecretString {
-        SIM_CLIENT_SECRET.to_owned().into()
+        self.state().client_secret.clone().into()
+    }
+
+    /// Accepts `secret` as the client secret from now on (instead of the built-in one).
+    pub fn set_client_secret(&self, secret: &str) {
+        self.state().client_secret = secret.to_owned();
     }
 
     /// An adapter configuration for this simulator: client credentials, quick retries.
@@ -461,7 +476,12 @@ impl NinjaOneSim {
     }
 }
 
-fn record(s: &mut SimState, device_id: Option<i64>, activity_type: &str, status_code: &str) -> i64 {
+pub(crate) fn record(
+    s: &mut SimState,
+    device_id: Option<i64>,
+    activity_type: &str,
+    status_code: &str,
+) -> i64 {
     let id = s.next_activity_id;
     s.next_activity_id += 1;
     let device_ref = device_id

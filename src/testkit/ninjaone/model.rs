@@ -457,7 +457,7 @@ pub(crate) fn generate(
     (orgs, locations, devices)
 }
 
-fn generate_device(
+pub(crate) fn generate_device(
     id: i64,
     orgs: &[SimOrganization],
     per_org: i64,

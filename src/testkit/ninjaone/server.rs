@@ -106,6 +106,8 @@ pub(crate) struct SimState {
     pub(crate) now: f64,
     /// Rendered device JSON; an entry is dropped whenever its device changes.
     pub(crate) rendered: HashMap<i64, Arc<[u8]>>,
+    /// Control-API mutations so far: makes each round's changes distinct.
+    pub(crate) mutation_round: u64,
 }
 
 impl SimState {

@@ -21,6 +21,7 @@
 //! # }
 //! ```
 
+mod control;
 mod fleet;
 mod render;
 mod server;
@@ -54,6 +55,7 @@ pub struct TacticalSimBuilder {
     beta_enabled: bool,
     knox_ttl: chrono::Duration,
     login_limit: usize,
+    listen: SocketAddr,
 }
 
 impl Default for TacticalSimBuilder {
@@ -68,6 +70,7 @@ impl Default for TacticalSimBuilder {
             beta_enabled: true,
             knox_ttl: chrono::Duration::hours(5),
             login_limit: 10,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         }
     }
 }
@@ -131,9 +134,29 @@ impl TacticalSimBuilder {
         self
     }
 
-    /// Generates the fleet and starts serving on `127.0.0.1:<random port>`. Needs a Tokio
-    /// runtime; the server stops when the simulator is dropped.
+    /// The address to listen on (default `127.0.0.1:0`, a free loopback port). The control
+    /// API ([`crate::testkit::control`]) is served there too, without authentication: bind a
+    /// non-loopback address only on a network you trust.
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// Generates the fleet and starts serving on `127.0.0.1:<random port>` (or the
+    /// [`listen`](Self::listen) address). Needs a Tokio runtime; the server stops when the
+    /// simulator is dropped.
+    ///
+    /// # Panics
+    /// When the address cannot be bound; [`try_start`](Self::try_start) returns the error.
     pub async fn start(self) -> TacticalSim {
+        self.try_start()
+            .await
+            .expect("bind the simulator's address")
+    }
+
+    /// Like [`start`](Self::start), returning a bind failure.
+    pub async fn try_start(self) -> std::io::Result<TacticalSim> {
+        let listen = self.listen;
         let epoch = whole_seconds(Utc::now());
         let (clients, sites) = fleet::generate_clients(self.clients, self.sites_per_client);
         let mut state = SimState {
@@ -168,6 +191,9 @@ impl TacticalSimBuilder {
             requests: Vec::new(),
             token_counter: self.seed,
             row_cache: HashMap::new(),
+            generation: 0,
+            listings: HashMap::new(),
+            mutation_round: 0,
         };
         let site_ids: Vec<i64> = sites.iter().map(|s| s.id).collect();
         state.sites = sites.into_iter().map(|s| (s.id, s)).collect();
@@ -176,7 +202,7 @@ impl TacticalSimBuilder {
             let site = site_ids[((i.wrapping_mul(2_654_435_761)) >> 7) as usize % site_ids.len()];
             state.insert_agent(fleet::generate_agent(i, site, self.seed, epoch));
         }
-        TacticalSim::serve(state, self.seed, epoch).await
+        TacticalSim::serve(state, self.seed, epoch, listen).await
     }
 }
 
@@ -240,15 +266,23 @@ impl TacticalSim {
         TacticalSimBuilder::default()
     }
 
-    async fn serve(state: SimState, seed: u64, epoch: DateTime<Utc>) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("bound address");
+    async fn serve(
+        state: SimState,
+        seed: u64,
+        epoch: DateTime<Utc>,
+        listen: SocketAddr,
+    ) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
         let shared: Shared = Arc::new(Mutex::new(state));
+        let control = control::TacticalControl {
+            state: Arc::clone(&shared),
+            seed,
+        };
         let app = axum::Router::new()
             .fallback(dispatch)
-            .with_state(Arc::clone(&shared));
+            .with_state(Arc::clone(&shared))
+            .merge(crate::testkit::control::router(control));
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app)
@@ -257,13 +291,13 @@ impl TacticalSim {
                 })
                 .await;
         });
-        TacticalSim {
+        Ok(TacticalSim {
             addr,
             state: shared,
             seed,
             epoch,
             shutdown: Some(tx),
-        }
+        })
     }
 
     fn state(&self) -> MutexGuard<'_, SimState> {
@@ -336,6 +370,8 @@ impl TacticalSim {
     /// Adds a site to a client; returns its id.
     pub fn add_site(&self, client: i64, name: &str) -> i64 {
         let mut s = self.state();
+        // The client filter of listings goes through sites.
+        s.generation += 1;
         let id = s.sites.keys().next_back().copied().unwrap_or(0) + 1;
         s.sites.insert(
             id,
@@ -377,6 +413,7 @@ impl TacticalSim {
             return false;
         };
         s.row_cache.remove(&pk);
+        s.generation += 1;
         match s.agents.get_mut(&pk) {
             Some(a) => {
                 f(a);
@@ -400,6 +437,7 @@ impl TacticalSim {
         let mut s = self.state();
         let pk = s.by_agent_id.remove(agent_id)?;
         s.row_cache.remove(&pk);
+        s.generation += 1;
         s.agents.remove(&pk)
     }
 

@@ -235,7 +235,7 @@ pub(crate) fn handle(
                     let render = |s: &&super::fleet::SimSite, out: &mut Vec<u8>| {
                         out.extend(serde_json::to_vec(&render::beta_site(s)).expect("JSON"));
                     };
-                    paginate(rows, render, &params, headers, path)
+                    paginate(&rows, render, &params, headers, path)
                 }
                 Route::CheckCreds | Route::Login => unreachable!("handled above"),
             }
@@ -460,15 +460,65 @@ fn beta_agents_view(
             }
         }
     }
+    let key = listing_key(params);
+    let generation = state.generation;
+    let rows = match state.listings.get(&key) {
+        Some((g, rows)) if *g == generation => std::sync::Arc::clone(rows),
+        _ => {
+            let rows = std::sync::Arc::new(filter_agents(state, &param, after, before));
+            if state.listings.len() >= MAX_CACHED_LISTINGS {
+                state.listings.clear();
+            }
+            state
+                .listings
+                .insert(key, (generation, std::sync::Arc::clone(&rows)));
+            rows
+        }
+    };
+    // Raw rows do not depend on the clock, so each is rendered once until the agent changes.
+    let render = |pk: &i64, out: &mut Vec<u8>| {
+        let cached = state.row_cache.entry(*pk).or_insert_with(|| {
+            serde_json::to_vec(&render::beta_row(&state.agents[pk])).expect("JSON")
+        });
+        out.extend_from_slice(cached);
+    };
+    paginate(&rows, render, params, headers, path)
+}
+
+/// Listings kept at once (one per scope being listed is plenty).
+const MAX_CACHED_LISTINGS: usize = 256;
+
+/// A beta listing's identity: its query without the paging parameters, in a fixed order.
+fn listing_key(params: &[(String, String)]) -> String {
+    let mut kept: Vec<&(String, String)> = params
+        .iter()
+        .filter(|(k, _)| k != "page" && k != "page_size")
+        .collect();
+    kept.sort();
+    kept.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The primary keys the beta listing's filters select, in the requested order.
+fn filter_agents<'a>(
+    state: &SimState,
+    param: &dyn Fn(&str) -> Option<&'a str>,
+    after: Option<DateTime<Utc>>,
+    before: Option<DateTime<Utc>>,
+) -> Vec<i64> {
     let int = |k: &str| param(k).and_then(|v| v.parse::<i64>().ok());
     let (site, client) = (int("site"), int("client_id"));
+    let (agent_id, hostname) = (param("agent_id"), param("hostname"));
+    let (monitoring, plat) = (param("monitoring_type"), param("plat"));
     let mut rows: Vec<i64> = state
         .agents
         .values()
-        .filter(|a| param("agent_id").is_none_or(|id| a.agent_id == id))
-        .filter(|a| param("hostname").is_none_or(|h| a.hostname == h))
-        .filter(|a| param("monitoring_type").is_none_or(|m| a.monitoring_type == m))
-        .filter(|a| param("plat").is_none_or(|p| a.plat == p))
+        .filter(|a| agent_id.is_none_or(|id| a.agent_id == id))
+        .filter(|a| hostname.is_none_or(|h| a.hostname == h))
+        .filter(|a| monitoring.is_none_or(|m| a.monitoring_type == m))
+        .filter(|a| plat.is_none_or(|p| a.plat == p))
         .filter(|a| site.is_none_or(|s| a.site == s))
         .filter(|a| client.is_none_or(|c| state.sites[&a.site].client == c))
         .filter(|a| after.is_none_or(|t| a.last_seen.is_some_and(|s| s >= t)))
@@ -478,20 +528,13 @@ fn beta_agents_view(
     if param("ordering") == Some("-id") {
         rows.reverse();
     }
-    // Raw rows do not depend on the clock, so each is rendered once until the agent changes.
-    let render = |pk: &i64, out: &mut Vec<u8>| {
-        let cached = state.row_cache.entry(*pk).or_insert_with(|| {
-            serde_json::to_vec(&render::beta_row(&state.agents[pk])).expect("JSON")
-        });
-        out.extend_from_slice(cached);
-    };
-    paginate(rows, render, params, headers, path)
+    rows
 }
 
 /// DRF `PageNumberPagination` (page size 100 by default, at most 1000; past the end 404).
 /// Only the requested page is rendered, each row appended as JSON by `render`.
 fn paginate<T>(
-    rows: Vec<T>,
+    rows: &[T],
     mut render: impl FnMut(&T, &mut Vec<u8>),
     params: &[(String, String)],
     headers: &HeaderMap,

@@ -134,6 +134,15 @@ pub(crate) struct SimState {
     pub(crate) token_counter: u64,
     /// Rendered beta rows by primary key; an entry is dropped whenever its agent changes.
     pub(crate) row_cache: HashMap<i64, Vec<u8>>,
+    /// Bumped by every change to agents or sites: cached listings of an older generation are
+    /// stale.
+    pub(crate) generation: u64,
+    /// The primary keys a beta listing's filters select, by the query without its paging
+    /// parameters, with the generation they were computed at: the pages of one listing filter
+    /// the fleet once instead of once per page (which made a full listing quadratic).
+    pub(crate) listings: HashMap<String, (u64, std::sync::Arc<Vec<i64>>)>,
+    /// Control-API mutations so far: makes each round's changes distinct.
+    pub(crate) mutation_round: u64,
 }
 
 impl SimState {
@@ -152,6 +161,7 @@ impl SimState {
     pub(crate) fn insert_agent(&mut self, agent: SimAgent) {
         self.next_agent_pk = self.next_agent_pk.max(agent.id + 1);
         self.row_cache.remove(&agent.id);
+        self.generation += 1;
         if let Some(old) = self.agents.get(&agent.id) {
             self.by_agent_id.remove(&old.agent_id);
         }

@@ -23,6 +23,7 @@
 //! # });
 //! ```
 
+mod control;
 mod faults;
 mod filter;
 mod fleet;
@@ -109,6 +110,13 @@ impl TaniumGatewaySim {
     /// Generates the fleet and starts serving on `127.0.0.1:<free port>`. Needs a tokio
     /// runtime.
     pub async fn start(config: SimConfig) -> std::io::Result<Self> {
+        Self::start_on(config, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Like [`start`](Self::start), on `addr` (port 0: a free one). The control API
+    /// ([`crate::testkit::control`]) is served on the same listener, without authentication:
+    /// bind a non-loopback address only on a network you trust.
+    pub async fn start_on(config: SimConfig, addr: SocketAddr) -> std::io::Result<Self> {
         let state: Shared = Arc::new(Mutex::new(SimState::generate(
             config.endpoints,
             config.groups,
@@ -116,9 +124,11 @@ impl TaniumGatewaySim {
             config.token.clone(),
             Utc::now(),
         )));
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let router = server::router(Arc::clone(&state));
+        let router = server::router(Arc::clone(&state)).merge(crate::testkit::control::router(
+            control::TaniumControl(Arc::clone(&state)),
+        ));
         // Without TCP_NODELAY, split writes meet delayed ACKs: ~40 ms per response.
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
             let _ = tcp.set_nodelay(true);

@@ -43,6 +43,10 @@ pub(crate) struct SimState {
     pub(crate) reject_eid_last_seen: bool,
     pub(crate) faults: Vec<(FaultTarget, SimFault, u32)>,
     pub(crate) requests: Vec<SimRequest>,
+    /// Requests served since the start (the log above keeps only the latest).
+    pub(crate) served: u64,
+    /// Control-API mutations so far: makes each round's changes distinct.
+    pub(crate) mutation_round: u64,
 }
 
 impl SimState {
@@ -70,6 +74,8 @@ impl SimState {
             reject_eid_last_seen: false,
             faults: Vec::new(),
             requests: Vec::new(),
+            served: 0,
+            mutation_round: 0,
         };
         let mut r = crate::testkit::fleet::XorShift::new(seed ^ 0x5EED);
         for _ in 0..endpoints {
@@ -125,6 +131,7 @@ impl SimState {
     }
 
     pub(crate) fn log(&mut self, request: SimRequest) {
+        self.served += 1;
         if self.requests.len() >= MAX_LOGGED_REQUESTS {
             self.requests.drain(..MAX_LOGGED_REQUESTS / 10);
         }

@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# End-to-end benchmark: `rmm-sync simulate` as its own process → the real `rmm-sync sync` CLI →
+# SQLite or PostgreSQL. Per provider, store and fleet size it times four phases:
+#   first      full sync into an empty store
+#   unchanged  full sync, nothing changed
+#   changed5   5% of the devices changed over the control API, then a full sync
+#   incr       1% changed, then `sync --incremental`
+# and prints one table row per phase: devices/s (devices the run saw / wall seconds of the CLI
+# process), the CLI's peak RSS (from /usr/bin/time -v), and the simulator's peak RSS (VmHWM) and
+# CPU seconds spent during the phase (utime+stime delta), so a slow simulator shows up as such.
+#
+# Environment (all optional):
+#   PROVIDERS="tanium tacticalrmm"   STORES="sqlite postgres"   SIZES="10000 50000 100000"
+#   PG_URL=postgres://postgres@127.0.0.1:5432   (trust auth; a scratch database per run)
+#   OUT=file   also append the table to this file
+set -euo pipefail
+
+PROVIDERS=${PROVIDERS:-"tanium tacticalrmm"}
+STORES=${STORES:-"sqlite postgres"}
+SIZES=${SIZES:-"10000 50000 100000"}
+PG_URL=${PG_URL:-"postgres://postgres@127.0.0.1:5432"}
+OUT=${OUT:-}
+
+cd "$(dirname "$0")/.."
+
+if [[ ! -x /usr/bin/time ]]; then
+    echo "error: /usr/bin/time (GNU time) is needed for the CLI's peak RSS; install it with: apt-get install -y time" >&2
+    exit 2
+fi
+for tool in curl python3; do
+    command -v "$tool" >/dev/null || { echo "error: $tool is needed" >&2; exit 2; }
+done
+if [[ " $STORES " == *" postgres "* ]] && ! command -v psql >/dev/null; then
+    echo "error: psql is needed for the postgres store (or set STORES=sqlite)" >&2
+    exit 2
+fi
+
+cargo build --release --features cli --bin rmm-sync >&2
+BIN="${CARGO_TARGET_DIR:-target}/release/rmm-sync"
+
+WORK=$(mktemp -d)
+SIM_PID=""
+PG_DB=""
+export RMM_SYNC_SIM_TOKEN="bench-$RANDOM-$RANDOM"
+TICKS=$(getconf CLK_TCK)
+
+cleanup() {
+    if [[ -n "$SIM_PID" ]]; then
+        kill -TERM "$SIM_PID" 2>/dev/null || true
+        wait "$SIM_PID" 2>/dev/null || true
+    fi
+    if [[ -n "$PG_DB" ]]; then
+        psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $PG_DB" >/dev/null 2>&1 || true
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# CPU seconds (user + system) the simulator has used so far.
+sim_cpu() {
+    # Fields after the command name (which ends with the last ')'): utime is the 12th, stime 13th.
+    local rest
+    rest=$(sed 's/^.*) //' "/proc/$SIM_PID/stat")
+    awk -v t="$TICKS" '{ printf "%.2f", ($12 + $13) / t }' <<<"$rest"
+}
+
+# The simulator's peak RSS in MiB.
+sim_hwm() {
+    awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$SIM_PID/status"
+}
+
+start_sim() {
+    local provider=$1 n=$2
+    rm -f "$WORK/port"
+    "$BIN" -q simulate "$provider" --devices "$n" --port-file "$WORK/port" --seed 2026 \
+        >"$WORK/sim.out" 2>"$WORK/sim.err" &
+    SIM_PID=$!
+    for _ in $(seq 1200); do
+        [[ -s "$WORK/port" ]] && break
+        if ! kill -0 "$SIM_PID" 2>/dev/null; then
+            echo "error: the simulator exited:" >&2
+            cat "$WORK/sim.err" >&2
+            exit 1
+        fi
+        sleep 0.1
+    done
+    [[ -s "$WORK/port" ]] || { echo "error: the simulator wrote no port file in 120 s" >&2; exit 1; }
+    SIM_URL="http://127.0.0.1:$(cat "$WORK/port")"
+}
+
+stop_sim() {
+    kill -TERM "$SIM_PID"
+    local status=0
+    wait "$SIM_PID" || status=$?
+    SIM_PID=""
+    if [[ $status -ne 0 ]]; then
+        echo "error: the simulator exited with $status on SIGTERM" >&2
+        exit 1
+    fi
+}
+
+mutate() {
+    curl -sf -X POST -H 'content-type: application/json' -d "{\"change\": $1}" \
+        "$SIM_URL/_sim/mutate" >/dev/null
+}
+
+ROWS=()
+row() { ROWS+=("$(printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |' "$@")"); echo "${ROWS[-1]}" >&2; }
+
+# One timed CLI run: `phase`, then the sync arguments.
+timed_sync() {
+    local phase=$1
+    shift
+    local cpu0 cpu1 t0 t1
+    cpu0=$(sim_cpu)
+    t0=$(date +%s.%N)
+    /usr/bin/time -v -o "$WORK/time.txt" "$BIN" --config "$WORK/bench.toml" --json sync "$@" \
+        >"$WORK/report.json" 2>"$WORK/cli.err" || {
+        echo "error: rmm-sync sync $* failed:" >&2
+        cat "$WORK/cli.err" "$WORK/report.json" >&2
+        exit 1
+    }
+    t1=$(date +%s.%N)
+    cpu1=$(sim_cpu)
+    local seen status rss
+    read -r seen status < <(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))[0]; print(r["counts"]["seen"], r["status"])' "$WORK/report.json")
+    [[ "$status" == "completed" ]] || { echo "error: run status $status" >&2; cat "$WORK/report.json" >&2; exit 1; }
+    rss=$(awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$WORK/time.txt")
+    local wall rate simcpu
+    wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+    rate=$(awk -v n="$seen" -v w="$wall" 'BEGIN { printf "%.0f", n / w }')
+    simcpu=$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.2f", b - a }')
+    row "$PROVIDER" "$STORE" "$N" "$phase" "$seen" "$wall" "$rate" "$rss" "$(sim_hwm) / $simcpu"
+}
+
+echo "| provider | store | N | phase | devices | wall s | devices/s | CLI peak RSS MiB | simulator peak RSS MiB / CPU s |" >&2
+echo "|---|---|---|---|---|---|---|---|---|" >&2
+for PROVIDER in $PROVIDERS; do
+    for STORE in $STORES; do
+        for N in $SIZES; do
+            case "$STORE" in
+                sqlite)
+                    rm -f "$WORK"/bench.db*
+                    STORE_URL="sqlite://$WORK/bench.db"
+                    ;;
+                postgres)
+                    PG_DB="rmm_e2e_$$_${N}"
+                    psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $PG_DB" >/dev/null
+                    psql "$PG_URL/postgres" -qc "CREATE DATABASE $PG_DB" >/dev/null
+                    STORE_URL="$PG_URL/$PG_DB"
+                    ;;
+                *) echo "error: unknown store $STORE" >&2; exit 2 ;;
+            esac
+            start_sim "$PROVIDER" "$N"
+            cat >"$WORK/bench.toml" <<EOF
+store = "$STORE_URL"
+
+[[integrations]]
+id = "bench"
+provider = "$PROVIDER"
+url = "$SIM_URL"
+token_env = "RMM_SYNC_SIM_TOKEN"
+EOF
+            "$BIN" -q --config "$WORK/bench.toml" scopes sync
+            "$BIN" -q --config "$WORK/bench.toml" scopes map --integration bench --auto
+            timed_sync first --full
+            timed_sync unchanged --full
+            mutate $((N * 5 / 100))
+            timed_sync changed5 --full
+            mutate $((N / 100))
+            timed_sync incr --incremental
+            stop_sim
+            if [[ -n "$PG_DB" ]]; then
+                psql "$PG_URL/postgres" -qc "DROP DATABASE $PG_DB" >/dev/null
+                PG_DB=""
+            fi
+        done
+    done
+done
+
+{
+    echo "| provider | store | N | phase | devices | wall s | devices/s | CLI peak RSS MiB | simulator peak RSS MiB / CPU s |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    printf '%s\n' "${ROWS[@]}"
+} | tee ${OUT:+-a "$OUT"}
