@@ -13,6 +13,8 @@ mod cross_provider;
 mod harness;
 #[path = "cli/lease.rs"]
 mod lease;
+#[path = "cli/serve.rs"]
+mod serve;
 #[path = "cli/simulate.rs"]
 mod simulate;
 

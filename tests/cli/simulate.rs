@@ -10,19 +10,19 @@ use serde_json::{Value, json};
 
 use crate::support::{Setup, TOKEN_VAR, TempDir};
 
-const DEVICES: u64 = 150;
+pub(crate) const DEVICES: u64 = 150;
 /// Passed with `--token`: must never be printed back by the simulator.
-const SIM_TOKEN: &str = "sim-token-from-the-command-line-4f2a9c";
+pub(crate) const SIM_TOKEN: &str = "sim-token-from-the-command-line-4f2a9c";
 
 /// A `rmm-sync simulate` child process.
-struct Simulator {
+pub(crate) struct Simulator {
     child: tokio::process::Child,
-    url: String,
+    pub(crate) url: String,
     http: reqwest::Client,
 }
 
 impl Simulator {
-    async fn start(provider: &str, dir: &TempDir) -> Self {
+    pub(crate) async fn start(provider: &str, dir: &TempDir) -> Self {
         let port_file: PathBuf = dir.join("sim.port");
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rmm-sync"))
             .args(["simulate", provider, "--devices", &DEVICES.to_string()])
@@ -55,7 +55,7 @@ impl Simulator {
         }
     }
 
-    async fn post(&self, path: &str, body: Value) -> Value {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> Value {
         let response = self
             .http
             .post(format!("{}{path}", self.url))
@@ -79,7 +79,7 @@ impl Simulator {
     }
 
     /// SIGTERM, then the exit status and stdout.
-    async fn stop(self) -> (std::process::ExitStatus, String) {
+    pub(crate) async fn stop(self) -> (std::process::ExitStatus, String) {
         let pid = self.child.id().expect("still running") as libc::pid_t;
         // SAFETY: `pid` is our own child, which has not been waited for, so the id is still
         // its own; SIGTERM is a valid signal number.

@@ -32,6 +32,7 @@ pub(crate) async fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
         Command::Scopes(ScopesCommand::Map(a)) => ctx.scopes_map(a).await,
         Command::Sync(a) => ctx.sync(a).await,
         Command::Status => ctx.status().await,
+        Command::Serve(a) => crate::serve::run(&ctx, a).await,
         Command::Devices(DevicesCommand::List(a)) => {
             ctx.devices_list(a.integration.as_deref()).await
         }
@@ -347,6 +348,20 @@ impl<'a> Ctx<'a> {
             let status = rec
                 .as_ref()
                 .map_or("never synced".to_owned(), |r| status_text(r, now));
+            // What `serve` would run next, from the config's schedules and the last runs.
+            let next = rmm_sync::service::next_runs(&cfg.sync_schedule()?, rec.as_ref(), now);
+            let next_text = next
+                .iter()
+                .map(|n| {
+                    let when = if n.at <= now {
+                        "due now".to_owned()
+                    } else {
+                        n.at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+                    };
+                    format!("{} {when}", n.mode.as_str())
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
             rows.push(vec![
                 cfg.id.clone(),
                 cfg.provider.clone(),
@@ -354,6 +369,11 @@ impl<'a> Ctx<'a> {
                 fmt(rec.as_ref().and_then(|r| r.last_sync_at)),
                 fmt(rec.as_ref().and_then(|r| r.last_full_sync_at)),
                 format!("{active} active / {} total", assets.len()),
+                if next_text.is_empty() {
+                    "-".to_owned()
+                } else {
+                    next_text
+                },
                 rec.as_ref()
                     .and_then(|r| r.sync_error.clone())
                     .unwrap_or_default(),
@@ -374,6 +394,11 @@ impl<'a> Ctx<'a> {
                     "stale": l.is_stale(now),
                 })),
                 "devices": {"active": active, "total": assets.len()},
+                "next_runs": next.iter().map(|n| json!({
+                    "mode": n.mode.as_str(),
+                    "at": n.at,
+                    "schedule": n.schedule,
+                })).collect::<Vec<_>>(),
             }));
         }
         if self.cli.json {
@@ -387,6 +412,7 @@ impl<'a> Ctx<'a> {
                     "LAST SYNC",
                     "LAST FULL SYNC",
                     "DEVICES",
+                    "NEXT SCHEDULED RUN",
                     "ERROR",
                 ],
                 &rows,

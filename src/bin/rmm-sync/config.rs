@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use rmm_sync::model::{IntegrationId, ProviderId, TenantId};
+use rmm_sync::service::{Schedule, SyncSchedule};
 use rmm_sync::sync::SyncOptions;
 use serde::Deserialize;
 
@@ -36,9 +37,61 @@ pub(crate) struct Config {
     /// reported as `ambiguous`). Default off.
     #[serde(default)]
     pub(crate) cross_provider_matching: bool,
+    /// `rmm-sync serve` settings.
+    #[serde(default)]
+    pub(crate) serve: ServeConfig,
     /// Integrations.
     #[serde(default)]
     pub(crate) integrations: Vec<IntegrationConfig>,
+}
+
+/// `[serve]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ServeConfig {
+    /// Address to listen on; default `127.0.0.1:8080`. Anything but loopback must be written
+    /// here (or passed as `--listen`).
+    #[serde(default)]
+    pub(crate) listen: Option<String>,
+    /// How long running syncs get to stop on SIGTERM (`"30s"`).
+    #[serde(default, with = "duration_opt")]
+    pub(crate) shutdown_timeout: Option<Duration>,
+    /// Events for one device within this window become one refresh (`"1s"`).
+    #[serde(default, with = "duration_opt")]
+    pub(crate) coalesce_window: Option<Duration>,
+    /// Largest webhook body in bytes (default 1 MiB).
+    #[serde(default)]
+    pub(crate) webhook_body_limit: Option<usize>,
+}
+
+/// `schedule = { full = "0 3 * * *", incremental = "10m" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ScheduleConfig {
+    /// Full runs: an interval or a 5-field cron expression (UTC).
+    #[serde(default)]
+    pub(crate) full: Option<String>,
+    /// Incremental runs.
+    #[serde(default)]
+    pub(crate) incremental: Option<String>,
+    /// Largest random delay added to each run (default: a tenth of an interval, at most 30 s).
+    #[serde(default, with = "duration_opt")]
+    pub(crate) jitter: Option<Duration>,
+}
+
+/// `webhook = { secret_env = "VAR" }` or `{ secret_file = "path" }`; never inline.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WebhookConfig {
+    /// Environment variable holding the shared secret.
+    #[serde(default)]
+    pub(crate) secret_env: Option<String>,
+    /// File holding the shared secret.
+    #[serde(default)]
+    pub(crate) secret_file: Option<PathBuf>,
+    /// The header the secret travels in (the provider's default otherwise).
+    #[serde(default)]
+    pub(crate) header: Option<String>,
 }
 
 /// Durations written the human way (`"90s"`, `"2m"`, `"1h 30m"`).
@@ -76,6 +129,12 @@ pub(crate) struct IntegrationConfig {
     /// File holding the token.
     #[serde(default)]
     pub(crate) token_file: Option<PathBuf>,
+    /// Scheduled runs for `serve`.
+    #[serde(default)]
+    pub(crate) schedule: Option<ScheduleConfig>,
+    /// Webhooks for `serve` (NinjaOne, Tactical RMM).
+    #[serde(default)]
+    pub(crate) webhook: Option<WebhookConfig>,
     /// Adapter-specific keys.
     #[serde(flatten)]
     pub(crate) extra: toml::Table,
@@ -95,8 +154,17 @@ impl Config {
 
     /// Parses and validates config text.
     pub(crate) fn parse(text: &str) -> anyhow::Result<Self> {
-        let config: Config =
-            toml::from_str(text).map_err(|e| UsageError(format!("invalid config: {e}")))?;
+        // The parser's own rendering quotes the offending line, which may hold a secret written
+        // inline by mistake: name the line number and the problem only.
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            UsageError(match line {
+                Some(line) => format!("invalid config (line {line}): {}", e.message()),
+                None => format!("invalid config: {}", e.message()),
+            })
+        })?;
         config.validate()?;
         Ok(config)
     }
@@ -131,6 +199,21 @@ impl Config {
                     "integration {:?}: set either `token_env` or `token_file`, not both",
                     i.id
                 )));
+            }
+            i.sync_schedule()?;
+            if let Some(w) = &i.webhook {
+                if i.provider == "tanium" {
+                    bail!(UsageError(format!(
+                        "integration {:?}: key `webhook`: Tanium sends no webhooks; use `schedule`",
+                        i.id
+                    )));
+                }
+                if w.secret_env.is_some() == w.secret_file.is_some() {
+                    bail!(UsageError(format!(
+                        "integration {:?}: key `webhook`: set exactly one of `secret_env` or `secret_file` (secrets are never inline)",
+                        i.id
+                    )));
+                }
             }
             if let Some(key) = SECRET_KEYS.iter().find(|k| i.extra.contains_key(**k)) {
                 bail!(UsageError(format!(
@@ -179,6 +262,58 @@ impl Config {
 }
 
 impl IntegrationConfig {
+    /// The `schedule` table as the service's schedule (each expression checked).
+    pub(crate) fn sync_schedule(&self) -> anyhow::Result<SyncSchedule> {
+        let Some(c) = &self.schedule else {
+            return Ok(SyncSchedule::none());
+        };
+        let parse = |key: &str, raw: &Option<String>| -> anyhow::Result<Option<Schedule>> {
+            raw.as_deref()
+                .map(|r| {
+                    r.parse::<Schedule>().map_err(|e| {
+                        anyhow::Error::new(UsageError(format!(
+                            "integration {:?}: key `schedule.{key}`: {}",
+                            self.id,
+                            e.message()
+                        )))
+                    })
+                })
+                .transpose()
+        };
+        Ok(SyncSchedule {
+            full: parse("full", &c.full)?,
+            incremental: parse("incremental", &c.incremental)?,
+            jitter: c.jitter,
+        })
+    }
+
+    /// The webhook secret from the environment or a file. Never logged.
+    pub(crate) fn webhook_secret(&self) -> anyhow::Result<Option<String>> {
+        let Some(w) = &self.webhook else {
+            return Ok(None);
+        };
+        if let Some(var) = &w.secret_env {
+            return match std::env::var(var) {
+                Ok(v) if !v.trim().is_empty() => Ok(Some(v)),
+                _ => bail!(UsageError(format!(
+                    "integration {:?}: environment variable {var} (key `webhook.secret_env`) is not set",
+                    self.id
+                ))),
+            };
+        }
+        if let Some(path) = &w.secret_file {
+            let raw = std::fs::read_to_string(path).map_err(|e| {
+                UsageError(format!(
+                    "integration {:?}: cannot read webhook secret file {} (key `webhook.secret_file`): {e}",
+                    self.id,
+                    path.display()
+                ))
+            })?;
+            return Ok(Some(raw.trim().to_owned()));
+        }
+        Ok(None)
+    }
+
     /// The stable integration id derived from the name.
     pub(crate) fn integration_id(&self) -> IntegrationId {
         IntegrationId::from_name(&self.id)
@@ -259,6 +394,41 @@ mod tests {
         assert!(format!("{err:#}").contains("not a duration"), "{err:#}");
         let err = Config::parse("store = \"sqlite::memory:\"\nlease_ttl = \"1s\"\n").unwrap_err();
         assert!(format!("{err:#}").contains("`lease_ttl`"), "{err:#}");
+    }
+
+    #[test]
+    fn schedules_and_webhooks_are_checked_when_the_config_is_read() {
+        let base = "store = \"sqlite::memory:\"\n[[integrations]]\nid = \"n\"\nprovider = \"ninjaone\"\nurl = \"http://127.0.0.1\"\n";
+        let ok = Config::parse(&format!(
+            "{base}schedule = {{ full = \"0 3 * * *\", incremental = \"10m\" }}\nwebhook = {{ secret_env = \"HOOK\" }}\n"
+        ))
+        .unwrap();
+        let s = ok.integrations[0].sync_schedule().unwrap();
+        assert!(s.full.is_some() && s.incremental.is_some());
+        for (bad, needle) in [
+            ("schedule = { full = \"at three\" }\n", "`schedule.full`"),
+            (
+                "schedule = { incremental = \"0 3 * *\" }\n",
+                "`schedule.incremental`",
+            ),
+            (
+                "webhook = { secret_env = \"A\", secret_file = \"b\" }\n",
+                "exactly one",
+            ),
+            ("webhook = { secret = \"s3cret\" }\n", "secret"),
+        ] {
+            let err = Config::parse(&format!("{base}{bad}")).unwrap_err();
+            let msg = format!("{err:#}");
+            assert!(msg.contains(needle), "{bad}: {msg}");
+            assert!(!msg.contains("s3cret"), "{msg}");
+        }
+        let tanium = base.replace("ninjaone", "tanium");
+        let err =
+            Config::parse(&format!("{tanium}webhook = {{ secret_env = \"H\" }}\n")).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("Tanium sends no webhooks"),
+            "{err:#}"
+        );
     }
 
     #[test]

@@ -6,7 +6,9 @@ mod config;
 mod demo;
 mod exit;
 mod output;
+mod process;
 mod progress;
+mod serve;
 mod simulate;
 mod wiring;
 
@@ -51,6 +53,8 @@ pub(crate) enum Command {
     /// Device commands.
     #[command(subcommand)]
     Devices(DevicesCommand),
+    /// Run continuously: scheduled syncs, webhooks, /healthz, /readyz, /metrics.
+    Serve(serve::ServeArgs),
     /// Run one provider simulator as its own process (for tests and benchmarks).
     Simulate(simulate::SimulateArgs),
 }
@@ -173,8 +177,15 @@ fn init_logging(cli: &Cli) {
         (false, 1) => "info",
         _ => "debug",
     };
+    // A service logs one line per run by default (the service layer's info lines).
+    let service = match (&cli.command, cli.quiet, cli.verbose) {
+        (Command::Serve(_), false, 0) => ",rmm_sync::service=info,rmm_sync::serve=info",
+        _ => "",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("RMM_SYNC_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("rmm_sync={level},rmm_sync_cli={level}"))
+        tracing_subscriber::EnvFilter::new(format!(
+            "rmm_sync={level},rmm_sync_cli={level}{service}"
+        ))
     });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -4,9 +4,8 @@
 //! against it.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::{Args, ValueEnum};
 use rmm_sync::testkit::tanium::{SimConfig, TaniumGatewaySim};
 use rmm_sync::testkit::{NinjaOneSim, SimFleet, TacticalSim, ninjaone::SIM_CLIENT_ID};
@@ -136,7 +135,7 @@ pub(crate) async fn run(cli: &Cli, args: &SimulateArgs) -> anyhow::Result<u8> {
         .and_then(|p| p.parse::<u16>().ok())
         .unwrap_or(0);
     if let Some(path) = &args.port_file {
-        write_port_file(path, port).map_err(|e| {
+        crate::process::write_port_file(path, port).map_err(|e| {
             UsageError(format!(
                 "cannot write the port file {}: {e}",
                 path.display()
@@ -173,7 +172,7 @@ pub(crate) async fn run(cli: &Cli, args: &SimulateArgs) -> anyhow::Result<u8> {
     }
     use std::io::Write;
     let _ = std::io::stdout().flush();
-    wait_for_stop().await?;
+    crate::process::wait_for_stop().await?;
     drop(running);
     if let Some(path) = &args.port_file {
         let _ = std::fs::remove_file(path);
@@ -233,31 +232,6 @@ fn config_snippet(provider: SimProvider, url: &str) -> String {
         id = integration_id(provider),
         slug = provider.slug(),
     )
-}
-
-/// Writes `port` to a temporary file next to `path`, then renames it into place, so a reader
-/// never sees a half-written number.
-fn write_port_file(path: &Path, port: u16) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, format!("{port}\n"))?;
-    std::fs::rename(&tmp, path)
-}
-
-async fn wait_for_stop() -> anyhow::Result<()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.context("waiting for SIGINT")?,
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
-    Ok(())
 }
 
 #[cfg(test)]
