@@ -4,7 +4,6 @@
 use chrono::{DateTime, Utc};
 
 use super::integration::SyncSchedule;
-use super::schedule::Schedule;
 use crate::store::IntegrationRecord;
 use crate::sync::RunMode;
 
@@ -27,7 +26,7 @@ pub fn next_runs(
     now: DateTime<Utc>,
 ) -> Vec<NextRun> {
     let mut out = Vec::new();
-    let modes: [(RunMode, &Option<Schedule>, Option<DateTime<Utc>>); 2] = [
+    let modes = [
         (
             RunMode::Full,
             &schedule.full,

@@ -76,7 +76,7 @@ impl<V: AsRef<[u8]>> WebhookHeaders for BTreeMap<String, V> {
 /// What a webhook asks the host to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WebhookAction {
-    /// Fetch the device again ([`RunRequest::device`]).
+    /// Fetch the device again ([`crate::sync::RunRequest::device`]).
     RefreshDevice(ExternalDeviceId),
     /// NinjaOne deleted the device: tombstone it ([`crate::ingest::IngestionEngine::tombstone`]).
     TombstoneDevice {
