@@ -47,7 +47,7 @@ async fn ticks_during_a_run_are_skipped_and_counted_not_piled_up() {
     h.map_scope("s1").await;
     let hooked = Arc::new(HookedProvider::new(Arc::clone(&h.provider)));
     hooked.arm_gate();
-    let provider: Arc<dyn RmmProvider> = hooked.clone();
+    let provider: Arc<dyn RmmProvider> = Arc::clone(&hooked) as Arc<dyn RmmProvider>;
     let integration = ServiceIntegration::new("main", h.tenant, h.integration, provider)
         .with_schedule(SyncSchedule {
             full: Some("1h".parse().unwrap()),
@@ -130,7 +130,7 @@ async fn a_custom_webhook_source_refreshes_devices_and_shutdown_answers_503() {
         .run(
             h.tenant,
             h.integration,
-            h.provider.clone(),
+            Arc::clone(&h.provider) as Arc<dyn RmmProvider>,
             rmm_sync::sync::RunRequest::full(),
         )
         .await
@@ -138,7 +138,7 @@ async fn a_custom_webhook_source_refreshes_devices_and_shutdown_answers_503() {
     let device = h.provider.device_ids()[0].clone();
     h.provider
         .update_device(device.as_str(), |d| d.display_name = "renamed".into());
-    let provider: Arc<dyn RmmProvider> = h.provider.clone();
+    let provider: Arc<dyn RmmProvider> = Arc::clone(&h.provider) as Arc<dyn RmmProvider>;
     let integration = ServiceIntegration::new("main", h.tenant, h.integration, provider)
         .with_webhook(WebhookSource::Custom(Arc::new(PlainText)));
     let options = ServiceOptions {
