@@ -42,16 +42,7 @@ impl Serve {
             .kill_on_drop(true)
             .spawn()
             .expect("spawn rmm-sync serve");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let port = loop {
-            if let Ok(text) = std::fs::read_to_string(&port_file)
-                && let Ok(port) = text.trim().parse::<u16>()
-            {
-                break port;
-            }
-            assert!(Instant::now() < deadline, "serve wrote no port file");
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        };
+        let port = crate::support::wait_for_port_file(&port_file, "serve").await;
         Self {
             child,
             url: format!("http://127.0.0.1:{port}"),

@@ -35,19 +35,7 @@ impl Simulator {
             .kill_on_drop(true)
             .spawn()
             .expect("spawn rmm-sync simulate");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let port = loop {
-            if let Ok(text) = std::fs::read_to_string(&port_file)
-                && let Ok(port) = text.trim().parse::<u16>()
-            {
-                break port;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the simulator wrote no port file"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let port = crate::support::wait_for_port_file(&port_file, "the simulator").await;
         Self {
             child,
             url: format!("http://127.0.0.1:{port}"),

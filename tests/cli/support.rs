@@ -186,3 +186,20 @@ pub(crate) fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr").port()
 }
+
+/// The port a `serve` or `simulate` child wrote to its `--port-file`, waiting up to 30 s.
+pub(crate) async fn wait_for_port_file(path: &Path, what: &str) -> u16 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && let Ok(port) = text.trim().parse::<u16>()
+        {
+            return port;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} wrote no port file"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
