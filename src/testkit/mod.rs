@@ -2,8 +2,12 @@
 //! generated fleet, mutations and fault injection, and (with a provider feature) local
 //! simulators of the providers' HTTP APIs.
 
+#[cfg(feature = "testkit")]
 mod canned;
-#[cfg(any(feature = "tanium", feature = "ninjaone", feature = "tactical"))]
+#[cfg(all(
+    feature = "testkit",
+    any(feature = "tanium", feature = "ninjaone", feature = "tactical")
+))]
 pub mod control;
 mod fleet;
 #[cfg(all(feature = "ninjaone", feature = "testkit"))]
@@ -14,6 +18,7 @@ pub mod tactical;
 #[cfg(all(feature = "tanium", feature = "testkit"))]
 pub mod tanium;
 
+#[cfg(feature = "testkit")]
 pub use canned::CannedResponse;
 pub use fleet::{fleet_epoch, generate_device, generate_fleet};
 #[cfg(all(feature = "ninjaone", feature = "testkit"))]
