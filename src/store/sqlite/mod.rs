@@ -19,8 +19,8 @@
 //!   statement per table; `correlate` reads one consistent snapshot with one statement per
 //!   kind of row, each taking its ids as a single JSON array (`json_each`).
 
-/// Page cache per connection: negative is KiB (16 MiB).
-const CACHE_SIZE_PRAGMA: &str = "-16384";
+/// Page cache per connection: negative is KiB (8 MiB).
+const CACHE_SIZE_PRAGMA: &str = "-8192";
 /// WAL pages (4 KiB) after which a commit checkpoints: 64 MiB.
 const WAL_AUTOCHECKPOINT_PAGES: &str = "16384";
 
