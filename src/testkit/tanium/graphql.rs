@@ -6,6 +6,7 @@
 use cynic_parser::ExecutableDocument;
 use cynic_parser::Value as GqlValue;
 use cynic_parser::executable::{OperationDefinition, Selection};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -177,16 +178,23 @@ pub(crate) fn write_projection(
     nodes: &[Node],
     out: &mut Vec<u8>,
 ) -> Result<(), String> {
-    write_with_refs(value, nodes, out, &[])
+    write_with_refs(value, nodes, out, &[], None)
 }
 
+/// Rendered endpoints for one selection shape, keyed by the record's address. Holding the
+/// `Arc` keeps that address from being reused by another record, so the key is an exact
+/// identity: a changed endpoint is a new `Arc` (records are never mutated in place) and misses.
+pub(crate) type Rendered = HashMap<usize, (Arc<SimEndpoint>, Vec<u8>)>;
+
 /// Like [`write_projection`], where an object `{"__ref": i}` stands for endpoint `refs[i]`,
-/// written straight from the record.
+/// written straight from the record, or copied from `cache` when it was rendered before for
+/// the same selection (every page of an unchanged sync re-serves the same records).
 pub(crate) fn write_with_refs(
     value: &Value,
     nodes: &[Node],
     out: &mut Vec<u8>,
     refs: &[Arc<SimEndpoint>],
+    mut cache: Option<&mut Rendered>,
 ) -> Result<(), String> {
     match value {
         Value::Array(items) => {
@@ -195,7 +203,7 @@ pub(crate) fn write_with_refs(
                 if i > 0 {
                     out.push(b',');
                 }
-                write_with_refs(item, nodes, out, refs)?;
+                write_with_refs(item, nodes, out, refs, cache.as_deref_mut())?;
             }
             out.push(b']');
             Ok(())
@@ -206,11 +214,22 @@ pub(crate) fn write_with_refs(
                 .and_then(Value::as_u64)
                 .and_then(|i| refs.get(usize::try_from(i).ok()?))
             {
-                return e.write_selection(nodes, out);
+                let Some(cache) = cache else {
+                    return e.write_selection(nodes, out);
+                };
+                let key = Arc::as_ptr(e) as usize;
+                if let Some((_, bytes)) = cache.get(&key) {
+                    out.extend_from_slice(bytes);
+                    return Ok(());
+                }
+                let start = out.len();
+                e.write_selection(nodes, out)?;
+                cache.insert(key, (Arc::clone(e), out[start..].to_vec()));
+                return Ok(());
             }
             out.push(b'{');
             let mut written: Vec<&str> = Vec::new();
-            write_fields(obj, nodes, out, &mut written, refs)?;
+            write_fields(obj, nodes, out, &mut written, refs, cache)?;
             out.push(b'}');
             Ok(())
         }
@@ -224,6 +243,7 @@ fn write_fields<'n>(
     out: &mut Vec<u8>,
     written: &mut Vec<&'n str>,
     refs: &[Arc<SimEndpoint>],
+    mut cache: Option<&mut Rendered>,
 ) -> Result<(), String> {
     let type_name = obj
         .get("__typename")
@@ -248,11 +268,11 @@ fn write_fields<'n>(
                 written.push(f.key());
                 serde_json::to_writer(&mut *out, f.key()).map_err(|e| e.to_string())?;
                 out.push(b':');
-                write_with_refs(value, &f.children, out, refs)?;
+                write_with_refs(value, &f.children, out, refs, cache.as_deref_mut())?;
             }
             Node::Fragment(condition, children) => {
                 if condition.as_deref().is_none_or(|c| c == type_name) {
-                    write_fields(obj, children, out, written, refs)?;
+                    write_fields(obj, children, out, written, refs, cache.as_deref_mut())?;
                 }
             }
         }

@@ -12,10 +12,15 @@ use super::faults::{FaultTarget, SimFault};
 use super::filter::{Filter, FilterContext};
 use super::fleet::{SimEndpoint, SimGroup};
 use super::generate::generate_group;
-use super::graphql::{Field, Operation, selects, write_with_refs};
+use super::graphql::{Field, Operation, Rendered, selects, write_with_refs};
 
 /// Requests kept in the log (the oldest are dropped beyond this).
 const MAX_LOGGED_REQUESTS: usize = 20_000;
+
+/// Selection shapes whose rendered endpoints are kept; a client sends one or two (full and
+/// incremental listing), so more than this means something is generating queries and the cache
+/// would only grow.
+const MAX_RENDERED_SHAPES: usize = 4;
 
 /// A paged result set: a snapshot of the matching endpoints when the first page was asked for.
 struct Collection {
@@ -47,6 +52,10 @@ pub(crate) struct SimState {
     pub(crate) served: u64,
     /// Control-API mutations so far: makes each round's changes distinct.
     pub(crate) mutation_round: u64,
+    /// Endpoints as already rendered, per `endpoints` selection shape (its `Debug` text).
+    /// Re-rendering every endpoint on every page made the simulator, not the client, the
+    /// bottleneck of an unchanged sync (~17 µs per endpoint).
+    rendered: HashMap<String, Rendered>,
 }
 
 impl SimState {
@@ -76,6 +85,7 @@ impl SimState {
             requests: Vec::new(),
             served: 0,
             mutation_round: 0,
+            rendered: HashMap::new(),
         };
         let mut r = crate::testkit::fleet::XorShift::new(seed ^ 0x5EED);
         for _ in 0..endpoints {
@@ -110,12 +120,27 @@ impl SimState {
 
     pub(crate) fn insert_endpoint(&mut self, eid: u64, e: Arc<SimEndpoint>) {
         self.group_index = None;
-        self.endpoints.insert(eid, e);
+        if let Some(old) = self.endpoints.insert(eid, e) {
+            self.forget_rendered(&old);
+        }
     }
 
     pub(crate) fn remove_endpoint(&mut self, eid: u64) -> Option<Arc<SimEndpoint>> {
         self.group_index = None;
-        self.endpoints.remove(&eid)
+        let old = self.endpoints.remove(&eid);
+        if let Some(old) = &old {
+            self.forget_rendered(old);
+        }
+        old
+    }
+
+    /// Drops a replaced record's renderings: not needed for correctness (a new record is a
+    /// new key), but the cache would otherwise keep every old version alive.
+    fn forget_rendered(&mut self, old: &Arc<SimEndpoint>) {
+        let key = Arc::as_ptr(old) as usize;
+        for shape in self.rendered.values_mut() {
+            shape.remove(&key);
+        }
     }
 
     fn build_group_index(&mut self) {
@@ -176,8 +201,19 @@ impl SimState {
                 other => Err(format!("Cannot query field \"{other}\" on type \"Query\".")),
             };
             let mut value = Vec::new();
-            let written = resolved
-                .and_then(|(v, refs)| write_with_refs(&v, &field.children, &mut value, &refs));
+            let cache = if field.name == "endpoints" {
+                let shape = format!("{:?}", field.children);
+                if !self.rendered.contains_key(&shape) && self.rendered.len() >= MAX_RENDERED_SHAPES
+                {
+                    self.rendered.clear();
+                }
+                Some(self.rendered.entry(shape).or_default())
+            } else {
+                None
+            };
+            let written = resolved.and_then(|(v, refs)| {
+                write_with_refs(&v, &field.children, &mut value, &refs, cache)
+            });
             if i > 0 {
                 body.push(b',');
             }
@@ -475,5 +511,46 @@ mod tests {
             message,
             "Cannot query field \"reportingConsoleURL\" on type \"Endpoint\"."
         );
+    }
+
+    #[test]
+    fn rendered_endpoints_are_reused_until_they_change() {
+        let mut s = SimState::generate(3, 1, 3, "t".into(), Utc::now());
+        let q = "{ endpoints(first: 10) { edges { node { id name serialNumber } } } }";
+        let first = run(&mut s, q);
+        assert_eq!(s.rendered.len(), 1);
+        assert_eq!(s.rendered.values().next().unwrap().len(), 3);
+        assert_eq!(
+            run(&mut s, q),
+            first,
+            "a cached page is byte-for-byte the same JSON"
+        );
+
+        // A change replaces the record: its old rendering is dropped and the next page shows
+        // the new value; the others are still served from the cache.
+        let mut e = (**s.endpoint(40_001).unwrap()).clone();
+        e.name = "renamed".into();
+        s.insert_endpoint(40_001, Arc::new(e));
+        assert_eq!(s.rendered.values().next().unwrap().len(), 2);
+        let after = run(&mut s, q);
+        assert_eq!(
+            after["data"]["endpoints"]["edges"][1]["node"]["name"],
+            "renamed"
+        );
+        assert_eq!(
+            after["data"]["endpoints"]["edges"][0],
+            first["data"]["endpoints"]["edges"][0]
+        );
+
+        // Another selection is another shape, rendered on its own.
+        let other = run(&mut s, "{ endpoints(first: 10) { edges { node { id } } } }");
+        assert_eq!(
+            other["data"]["endpoints"]["edges"][1]["node"],
+            json!({"id": "40001"})
+        );
+        assert_eq!(s.rendered.len(), 2);
+
+        s.remove_endpoint(40_000);
+        assert!(s.rendered.values().all(|shape| shape.len() == 2));
     }
 }
