@@ -128,18 +128,9 @@ async fn scheduled_run(shared: &Shared, slot: &Slot, timers: &mut [Timer], i: us
     let request = match mode {
         RunMode::Full => RunRequest::full(),
         _ => RunRequest::incremental(),
-    }
-    .with_cancel(shared.runs_cancel.clone());
+    };
     let started = Utc::now();
-    let result = shared
-        .orchestrator
-        .run(
-            spec.tenant,
-            spec.integration,
-            Arc::clone(&spec.provider),
-            request,
-        )
-        .await;
+    let result = run_now(shared, slot, request).await;
     let ended = Utc::now();
     match result {
         Ok(report) => finished(shared, &spec.name, &report),
@@ -185,18 +176,7 @@ async fn device_action(shared: &Shared, slot: &Slot, taken: Taken) {
     match &taken.action {
         DeviceAction::Ignore => {}
         DeviceAction::Refresh(device) => {
-            let request =
-                RunRequest::device(device.clone()).with_cancel(shared.runs_cancel.clone());
-            match shared
-                .orchestrator
-                .run(
-                    spec.tenant,
-                    spec.integration,
-                    Arc::clone(&spec.provider),
-                    request,
-                )
-                .await
-            {
+            match run_now(shared, slot, RunRequest::device(device.clone())).await {
                 Ok(report) => finished(shared, &spec.name, &report),
                 Err(e) if e.kind() == ErrorKind::LeaseHeld => {
                     if taken.attempts < shared.options.max_busy_retries {
@@ -241,6 +221,20 @@ async fn device_action(shared: &Shared, slot: &Slot, taken: Taken) {
             }
         }
     }
+}
+
+/// One run of the slot's integration through the orchestrator, cancelled by shutdown.
+async fn run_now(shared: &Shared, slot: &Slot, request: RunRequest) -> crate::Result<RunReport> {
+    let spec = &slot.spec;
+    shared
+        .orchestrator
+        .run(
+            spec.tenant,
+            spec.integration,
+            Arc::clone(&spec.provider),
+            request.with_cancel(shared.runs_cancel.clone()),
+        )
+        .await
 }
 
 /// Metrics and the one log line per run.

@@ -48,6 +48,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>, args: &ServeArgs) -> anyhow::Result<u8> {
         ))
     })?;
     let mut integrations = Vec::new();
+    let mut summary = Vec::new();
     for cfg in config.select(None)? {
         ctx.store
             .upsert_integration(ctx.tenant, &wiring::integration_spec(cfg))
@@ -66,6 +67,20 @@ pub(crate) async fn run(ctx: &Ctx<'_>, args: &ServeArgs) -> anyhow::Result<u8> {
         {
             tracing::warn!(integration = %cfg.id, "no `schedule` and no `webhook`: serve will not sync it");
         }
+        let show = |o: &Option<rmm_sync::service::Schedule>| {
+            o.as_ref().map_or("-".to_owned(), ToString::to_string)
+        };
+        summary.push(format!(
+            "  {}: full {}, incremental {}, webhooks {}",
+            cfg.id,
+            show(&integration.schedule.full),
+            show(&integration.schedule.incremental),
+            if integration.webhook.is_some() {
+                "on"
+            } else {
+                "off"
+            }
+        ));
         integrations.push(integration);
     }
     let defaults = ServiceOptions::default();
@@ -106,18 +121,8 @@ pub(crate) async fn run(ctx: &Ctx<'_>, args: &ServeArgs) -> anyhow::Result<u8> {
         eprintln!(
             "rmm-sync serve: listening on http://{bound} (POST /webhooks/<integration id>, GET /healthz, /readyz, /metrics)"
         );
-        for cfg in config.select(None)? {
-            let s = cfg.sync_schedule()?;
-            let show = |o: &Option<rmm_sync::service::Schedule>| {
-                o.as_ref().map_or("-".to_owned(), ToString::to_string)
-            };
-            eprintln!(
-                "  {}: full {}, incremental {}, webhooks {}",
-                cfg.id,
-                show(&s.full),
-                show(&s.incremental),
-                if cfg.webhook.is_some() { "on" } else { "off" }
-            );
+        for line in &summary {
+            eprintln!("{line}");
         }
     }
     let running = service.start();
