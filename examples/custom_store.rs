@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use rmm_sync::Result;
 use rmm_sync::model::{
     AgentStatusThresholds, AssetId, ExtensionKind, ExtensionRow, ExternalDeviceId, ExternalScopeId,
-    IntegrationId, ScopeSnapshot, TenantId,
+    IntegrationId, RunId, ScopeSnapshot, TenantId,
 };
 use rmm_sync::store::{
     AssetFilter, AssetRecord, AssetStore, Correlation, CorrelationDigest, CorrelationQuery,
@@ -249,6 +249,29 @@ impl<S: AssetStore> AssetStore for CountingStore<S> {
         limit: usize,
     ) -> Result<Vec<RunReport>> {
         self.count("recent_runs").recent_runs(t, i, limit).await
+    }
+    async fn record_seen(
+        &self,
+        t: TenantId,
+        i: IntegrationId,
+        run: RunId,
+        chunk: &str,
+        ids: &[ExternalDeviceId],
+    ) -> Result<()> {
+        self.count("record_seen")
+            .record_seen(t, i, run, chunk, ids)
+            .await
+    }
+    async fn seen_devices(
+        &self,
+        t: TenantId,
+        i: IntegrationId,
+        run: RunId,
+    ) -> Result<Vec<ExternalDeviceId>> {
+        self.count("seen_devices").seen_devices(t, i, run).await
+    }
+    async fn clear_seen(&self, t: TenantId, i: IntegrationId) -> Result<u64> {
+        self.count("clear_seen").clear_seen(t, i).await
     }
 }
 

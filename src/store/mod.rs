@@ -13,10 +13,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{
     AgentStatusThresholds, AssetId, ExtensionKind, ExtensionRow, ExternalDeviceId, ExternalScopeId,
-    IntegrationId, ScopeSnapshot, TenantId,
+    IntegrationId, RunId, ScopeSnapshot, TenantId,
 };
 use crate::sync::RunReport;
 
@@ -54,6 +54,11 @@ pub struct StoreCapabilities {
     /// from narrow rows and fetches the full correlation only for the others.
     #[serde(default)]
     pub correlation_digest: bool,
+    /// [`AssetStore::record_seen`], [`AssetStore::seen_devices`] and [`AssetStore::clear_seen`]
+    /// are implemented: runs whose steps execute in different processes (the Temporal
+    /// transport) can sweep.
+    #[serde(default)]
+    pub run_seen_log: bool,
 }
 
 /// Where assets, mappings and sync state live. Object-safe: hosts hold `Arc<dyn AssetStore>`.
@@ -274,6 +279,49 @@ pub trait AssetStore: Send + Sync + Debug + 'static {
         integration: IntegrationId,
         limit: usize,
     ) -> Result<Vec<RunReport>>;
+
+    // ---- the seen log of a run ------------------------------------------------------------
+    //
+    // A run's mark-and-sweep needs every device id its complete listing saw. When the steps
+    // of one run execute in different processes (Temporal activities; a worker may die between
+    // pages), that set cannot live in memory: each step records its ids here, and the sweep
+    // reads their union. Only stores that set [`StoreCapabilities::run_seen_log`] implement
+    // these; the defaults fail with `Unsupported`, so stores written before them keep
+    // compiling (and runs in one process never call them).
+
+    /// Records the external device ids one step of run `run` saw. `chunk` names the step (e.g.
+    /// "t3/p17"); recording the same chunk again replaces its ids (a retried step), so the log
+    /// is idempotent. Ids may repeat across chunks.
+    async fn record_seen(
+        &self,
+        tenant: TenantId,
+        integration: IntegrationId,
+        run: RunId,
+        chunk: &str,
+        ids: &[ExternalDeviceId],
+    ) -> Result<()> {
+        let _ = (tenant, integration, run, chunk, ids);
+        Err(Error::unsupported("record_seen"))
+    }
+
+    /// Every id recorded for `run` of this integration, each once, in any order.
+    async fn seen_devices(
+        &self,
+        tenant: TenantId,
+        integration: IntegrationId,
+        run: RunId,
+    ) -> Result<Vec<ExternalDeviceId>> {
+        let _ = (tenant, integration, run);
+        Err(Error::unsupported("seen_devices"))
+    }
+
+    /// Forgets every seen log of the integration (all runs): called when a run starts and when
+    /// it finishes, while it holds the integration's lease. Returns the number of chunks
+    /// removed.
+    async fn clear_seen(&self, tenant: TenantId, integration: IntegrationId) -> Result<u64> {
+        let _ = (tenant, integration);
+        Err(Error::unsupported("clear_seen"))
+    }
 }
 
 /// A shared, type-erased store.

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rmm_sync::model::{
     AgentStatusThresholds, AssetId, ExtensionKind, ExtensionRow, ExternalDeviceId, ExternalScopeId,
-    IntegrationId, ScopeSnapshot, TenantId,
+    IntegrationId, RunId, ScopeSnapshot, TenantId,
 };
 use rmm_sync::store::{
     AssetFilter, AssetRecord, AssetStore, Correlation, CorrelationQuery, DeviceWrite, FailedDevice,
@@ -340,5 +340,26 @@ impl AssetStore for FlakyStore {
         limit: usize,
     ) -> Result<Vec<RunReport>> {
         self.inner.recent_runs(tenant, integration, limit).await
+    }
+    async fn record_seen(
+        &self,
+        t: TenantId,
+        i: IntegrationId,
+        run: RunId,
+        chunk: &str,
+        ids: &[ExternalDeviceId],
+    ) -> Result<()> {
+        self.inner.record_seen(t, i, run, chunk, ids).await
+    }
+    async fn seen_devices(
+        &self,
+        t: TenantId,
+        i: IntegrationId,
+        run: RunId,
+    ) -> Result<Vec<ExternalDeviceId>> {
+        self.inner.seen_devices(t, i, run).await
+    }
+    async fn clear_seen(&self, t: TenantId, i: IntegrationId) -> Result<u64> {
+        self.inner.clear_seen(t, i).await
     }
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use rmm_sync::Result;
 use rmm_sync::model::{
     AgentStatusThresholds, AssetId, ExtensionKind, ExtensionRow, ExternalDeviceId, ExternalScopeId,
-    IntegrationId, ScopeSnapshot, TenantId,
+    IntegrationId, RunId, ScopeSnapshot, TenantId,
 };
 use rmm_sync::store::postgres::PostgresStore;
 use rmm_sync::store::{
@@ -206,5 +206,26 @@ impl AssetStore for Guarded {
         limit: usize,
     ) -> Result<Vec<RunReport>> {
         self.store.recent_runs(t, i, limit).await
+    }
+    async fn record_seen(
+        &self,
+        t: TenantId,
+        i: IntegrationId,
+        run: RunId,
+        chunk: &str,
+        ids: &[ExternalDeviceId],
+    ) -> Result<()> {
+        self.store.record_seen(t, i, run, chunk, ids).await
+    }
+    async fn seen_devices(
+        &self,
+        t: TenantId,
+        i: IntegrationId,
+        run: RunId,
+    ) -> Result<Vec<ExternalDeviceId>> {
+        self.store.seen_devices(t, i, run).await
+    }
+    async fn clear_seen(&self, t: TenantId, i: IntegrationId) -> Result<u64> {
+        self.store.clear_seen(t, i).await
     }
 }

@@ -3,7 +3,7 @@
 
 mod state;
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -19,7 +19,7 @@ use super::{
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{
     AgentStatusThresholds, AssetId, ExtensionKind, ExtensionRow, ExternalDeviceId, ExternalScopeId,
-    IntegrationId, ScopeSnapshot, TenantId,
+    IntegrationId, RunId, ScopeSnapshot, TenantId,
 };
 use crate::sync::RunReport;
 use state::TenantState;
@@ -57,6 +57,7 @@ impl AssetStore for InMemoryStore {
             // A native digest: no row clones for unchanged devices, and the engine's
             // two-phase path runs under every test on this store.
             correlation_digest: true,
+            run_seen_log: true,
         }
     }
 
@@ -491,6 +492,46 @@ impl AssetStore for InMemoryStore {
                 .take(limit)
                 .cloned()
                 .collect()
+        }))
+    }
+
+    async fn record_seen(
+        &self,
+        tenant: TenantId,
+        integration: IntegrationId,
+        run: RunId,
+        chunk: &str,
+        ids: &[ExternalDeviceId],
+    ) -> Result<()> {
+        self.with(tenant, |t| {
+            t.seen
+                .insert((integration, run, chunk.to_owned()), ids.to_vec());
+        });
+        Ok(())
+    }
+
+    async fn seen_devices(
+        &self,
+        tenant: TenantId,
+        integration: IntegrationId,
+        run: RunId,
+    ) -> Result<Vec<ExternalDeviceId>> {
+        Ok(self.with(tenant, |t| {
+            let ids: BTreeSet<&ExternalDeviceId> = t
+                .seen
+                .range((integration, run, String::new())..)
+                .take_while(|((i, r, _), _)| *i == integration && *r == run)
+                .flat_map(|(_, ids)| ids)
+                .collect();
+            ids.into_iter().cloned().collect()
+        }))
+    }
+
+    async fn clear_seen(&self, tenant: TenantId, integration: IntegrationId) -> Result<u64> {
+        Ok(self.with(tenant, |t| {
+            let before = t.seen.len();
+            t.seen.retain(|(i, _, _), _| *i != integration);
+            (before - t.seen.len()) as u64
         }))
     }
 }

@@ -8,7 +8,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::ingest::identity::identity_keys;
 use crate::model::{
     AgentStatusThresholds, AssetId, ExtensionKind, ExtensionRow, ExternalDeviceId, ExternalScopeId,
-    IntegrationId, MappingId, ProviderId, ScopeSnapshot,
+    IntegrationId, MappingId, ProviderId, RunId, ScopeSnapshot,
 };
 use crate::store::{
     AssetRecord, AssetWrite, Correlation, CorrelationDigest, CorrelationQuery, DeviceWrite,
@@ -40,6 +40,8 @@ pub(super) struct TenantState {
     pub(super) failed: BTreeMap<(IntegrationId, ExternalDeviceId), crate::store::FailedDevice>,
     pub(super) suppressed: HashSet<(IntegrationId, ExternalDeviceId)>,
     pub(super) runs: Vec<RunReport>,
+    /// The seen log: (integration, run, chunk) → the ids that step saw.
+    pub(super) seen: BTreeMap<(IntegrationId, RunId, String), Vec<ExternalDeviceId>>,
 }
 
 fn identity_index_keys(a: &AssetRecord) -> Vec<String> {

@@ -16,6 +16,7 @@ mod identifiers;
 mod integrations;
 mod rows;
 mod scopes;
+mod seen;
 mod statistics;
 
 use std::fmt;
@@ -34,7 +35,7 @@ use super::{
 use crate::error::Result;
 use crate::model::{
     AgentStatusThresholds, AssetId, ExtensionKind, ExtensionRow, ExternalDeviceId, ExternalScopeId,
-    IntegrationId, ScopeSnapshot, TenantId,
+    IntegrationId, RunId, ScopeSnapshot, TenantId,
 };
 use crate::sync::RunReport;
 
@@ -124,6 +125,7 @@ impl AssetStore for PostgresStore {
             // Each batch column travels as one array parameter: no parameter-count limit.
             max_batch_size: None,
             correlation_digest: true,
+            run_seen_log: true,
         }
     }
 
@@ -333,5 +335,29 @@ impl AssetStore for PostgresStore {
         limit: usize,
     ) -> Result<Vec<RunReport>> {
         devices::recent_runs(&self.pool, tenant, integration, limit).await
+    }
+
+    async fn record_seen(
+        &self,
+        tenant: TenantId,
+        integration: IntegrationId,
+        run: RunId,
+        chunk: &str,
+        ids: &[ExternalDeviceId],
+    ) -> Result<()> {
+        seen::record_seen(&self.pool, tenant, integration, run, chunk, ids).await
+    }
+
+    async fn seen_devices(
+        &self,
+        tenant: TenantId,
+        integration: IntegrationId,
+        run: RunId,
+    ) -> Result<Vec<ExternalDeviceId>> {
+        seen::seen_devices(&self.pool, tenant, integration, run).await
+    }
+
+    async fn clear_seen(&self, tenant: TenantId, integration: IntegrationId) -> Result<u64> {
+        seen::clear_seen(&self.pool, tenant, integration).await
     }
 }

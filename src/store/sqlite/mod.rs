@@ -34,6 +34,7 @@ mod errors;
 mod integrations;
 mod rows;
 mod scopes;
+mod seen;
 mod write;
 
 use std::fmt;
@@ -56,7 +57,7 @@ use super::{
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{
     AgentStatusThresholds, AssetId, ExtensionKind, ExtensionRow, ExternalDeviceId, ExternalScopeId,
-    IntegrationId, ScopeSnapshot, TenantId,
+    IntegrationId, RunId, ScopeSnapshot, TenantId,
 };
 use crate::sync::RunReport;
 
@@ -254,6 +255,7 @@ impl AssetStore for SqliteStore {
             concurrent_writers: true,
             max_batch_size: None,
             correlation_digest: true,
+            run_seen_log: true,
         }
     }
 
@@ -461,5 +463,29 @@ impl AssetStore for SqliteStore {
         limit: usize,
     ) -> Result<Vec<RunReport>> {
         devices::recent_runs(&self.pool, tenant, integration, limit).await
+    }
+
+    async fn record_seen(
+        &self,
+        tenant: TenantId,
+        integration: IntegrationId,
+        run: RunId,
+        chunk: &str,
+        ids: &[ExternalDeviceId],
+    ) -> Result<()> {
+        seen::record_seen(&self.pool, tenant, integration, run, chunk, ids).await
+    }
+
+    async fn seen_devices(
+        &self,
+        tenant: TenantId,
+        integration: IntegrationId,
+        run: RunId,
+    ) -> Result<Vec<ExternalDeviceId>> {
+        seen::seen_devices(&self.pool, tenant, integration, run).await
+    }
+
+    async fn clear_seen(&self, tenant: TenantId, integration: IntegrationId) -> Result<u64> {
+        seen::clear_seen(&self.pool, tenant, integration).await
     }
 }
