@@ -11,7 +11,7 @@
 //! [`IngestionEngine`](crate::ingest::IngestionEngine) and
 //! [`SyncOrchestrator`](crate::sync::SyncOrchestrator) against the store and then read the rows
 //! back through the trait, plus direct checks of `apply` (atomicity, unique keys, optimistic
-//! concurrency), scopes, leases, settings, run state and tenant isolation. [`SCENARIOS`] lists
+//! concurrency), scopes, leases, settings, run state, the seen log of a run and tenant isolation. [`SCENARIOS`] lists
 //! them with the rule each one proves.
 //!
 //! # Ground rules
@@ -109,6 +109,7 @@ mod provider;
 mod reads;
 mod runs;
 mod scopes;
+mod seen;
 mod support;
 mod update;
 
@@ -149,6 +150,12 @@ pub use scopes::{
     assign_scope_rules, new_scopes_start_unmapped, scope_refresh_keeps_host_fields,
     vanished_scopes_flagged,
 };
+pub use seen::{
+    seen_log_clear_removes_every_run, seen_log_empty_chunk, seen_log_ids_round_trip_exactly,
+    seen_log_integration_isolation, seen_log_large_chunk_round_trips,
+    seen_log_rerecord_replaces_chunk, seen_log_runs_are_separate, seen_log_tenant_isolation,
+    seen_log_union_of_chunks,
+};
 pub use update::{
     absent_keeps_null_clears_asset_fields, absent_keeps_null_clears_extension_fields,
     changed_field_updates, fractional_ram_exact, mapping_metadata_rules,
@@ -169,6 +176,8 @@ pub enum Requirement {
     /// `apply` is all-or-nothing ([`StoreCapabilities::transactions`]) and takes batches of at
     /// least a few writes.
     Transactions,
+    /// The seen log of a run is implemented ([`StoreCapabilities::run_seen_log`]).
+    RunSeenLog,
 }
 
 impl Requirement {
@@ -179,6 +188,7 @@ impl Requirement {
             Requirement::Transactions => {
                 caps.transactions && caps.max_batch_size.is_none_or(|max| max >= 3)
             }
+            Requirement::RunSeenLog => caps.run_seen_log,
         }
     }
 }
@@ -423,6 +433,24 @@ macro_rules! __conformance_scenarios {
                 "store: list_assets filters by integration, ordered by asset id",
             full_runs_end_to_end [None]
                 "§3 orchestrated full runs: create, unchanged, sweep, status, history, lease",
+            // the seen log of a run (runs whose steps execute in different processes)
+            seen_log_union_of_chunks [RunSeenLog]
+                "store: a run's seen ids are the union of its chunks, each id once",
+            seen_log_rerecord_replaces_chunk [RunSeenLog]
+                "store: recording a chunk again replaces its ids (idempotent retries)",
+            seen_log_empty_chunk [RunSeenLog] "store: an empty chunk is recorded and replaces",
+            seen_log_large_chunk_round_trips [RunSeenLog]
+                "store: a 5,000-id chunk round-trips completely",
+            seen_log_ids_round_trip_exactly [RunSeenLog]
+                "store: seen ids with separators, quotes, newlines and unicode round-trip exactly",
+            seen_log_runs_are_separate [RunSeenLog]
+                "store: seen_devices reads one run, never another run of the integration",
+            seen_log_tenant_isolation [RunSeenLog]
+                "store: the seen log is tenant-scoped (reads and clear)",
+            seen_log_integration_isolation [RunSeenLog]
+                "store: the seen log is integration-scoped (reads and clear)",
+            seen_log_clear_removes_every_run [RunSeenLog]
+                "store: clear_seen removes every run of the integration and counts the chunks",
         }
     };
 }
