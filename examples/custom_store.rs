@@ -262,13 +262,16 @@ impl<S: AssetStore> AssetStore for CountingStore<S> {
             .record_seen(t, i, run, chunk, ids)
             .await
     }
-    async fn seen_devices(
+    async fn seen_devices<'a>(
         &self,
         t: TenantId,
         i: IntegrationId,
         run: RunId,
+        before_chunk: Option<&'a str>,
     ) -> Result<Vec<ExternalDeviceId>> {
-        self.count("seen_devices").seen_devices(t, i, run).await
+        self.count("seen_devices")
+            .seen_devices(t, i, run, before_chunk)
+            .await
     }
     async fn clear_seen(&self, t: TenantId, i: IntegrationId) -> Result<u64> {
         self.count("clear_seen").clear_seen(t, i).await

@@ -304,14 +304,18 @@ pub trait AssetStore: Send + Sync + Debug + 'static {
         Err(Error::unsupported("record_seen"))
     }
 
-    /// Every id recorded for `run` of this integration, each once, in any order.
-    async fn seen_devices(
+    /// Every id recorded for `run` of this integration, each once, in any order. With
+    /// `before_chunk`, only the ids of chunks whose name sorts before it (byte order): a retried
+    /// step reads what the steps before it saw, not what its own first attempt recorded (name
+    /// chunks so they sort in step order, e.g. zero-padded numbers).
+    async fn seen_devices<'a>(
         &self,
         tenant: TenantId,
         integration: IntegrationId,
         run: RunId,
+        before_chunk: Option<&'a str>,
     ) -> Result<Vec<ExternalDeviceId>> {
-        let _ = (tenant, integration, run);
+        let _ = (tenant, integration, run, before_chunk);
         Err(Error::unsupported("seen_devices"))
     }
 

@@ -8,7 +8,11 @@ mod progress;
 mod read_ahead;
 mod report;
 mod run;
+mod steps;
+mod tally;
 
 pub use orchestrator::{RunRequest, SyncOptions, SyncOrchestrator};
 pub use progress::{CancelToken, ProgressFn, SyncEvent};
 pub use report::{HeldBackSweep, RunMode, RunPlan, RunReport, RunStatus};
+pub use steps::{BegunRun, Listing, PageStep, PageTask, RunTicket, StepsEnded, is_unusable_window};
+pub use tally::{Conclusion, RunTally};

@@ -13,7 +13,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::ingest::{EngineOptions, IngestionEngine, now_micros};
 use crate::model::{ExternalDeviceId, IntegrationId, TenantId};
 use crate::provider::RmmProvider;
-use crate::store::{AssetStore, ScopeSyncCounts};
+use crate::store::{AssetStore, IntegrationRecord, ScopeSyncCounts};
 
 /// Orchestration settings. Every default is chosen for a fleet of 100k devices on one machine.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -221,6 +221,28 @@ impl SyncOrchestrator {
         request: RunRequest,
     ) -> Result<RunReport> {
         let record = self
+            .checked_integration(
+                tenant,
+                integration,
+                &*provider,
+                request.mode,
+                request.device.as_ref(),
+            )
+            .await?;
+        Run::start(self, tenant, record, provider, request).await
+    }
+
+    /// The integration a run is for, checked: it exists, is active, is of the provider's kind,
+    /// and a device run names its device.
+    pub(super) async fn checked_integration(
+        &self,
+        tenant: TenantId,
+        integration: IntegrationId,
+        provider: &dyn RmmProvider,
+        mode: RunMode,
+        device: Option<&ExternalDeviceId>,
+    ) -> Result<IntegrationRecord> {
+        let record = self
             .store
             .get_integration(tenant, integration)
             .await?
@@ -246,12 +268,12 @@ impl SyncOrchestrator {
                 format!("integration {integration} is not active; activate it before syncing"),
             ));
         }
-        if request.mode == RunMode::Device && request.device.is_none() {
+        if mode == RunMode::Device && device.is_none() {
             return Err(Error::invalid_config(
                 "device",
                 "a device run needs a device id",
             ));
         }
-        Run::start(self, tenant, record, provider, request).await
+        Ok(record)
     }
 }

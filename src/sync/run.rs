@@ -1,6 +1,11 @@
-//! One run of one integration, start to finish.
+//! One run of one integration, as phases that the in-process executor ([`Run::start`]) runs
+//! back to back and the step seam ([`super::steps`]) executes one by one, possibly in different
+//! processes: *begin* (status, scope sync, identity changes, checkpoint, the listing plan),
+//! *listings* (pages ingested), *conclude* (cursor, then sweep or failed-device retries) and
+//! *finish* (agent status, failed-device set, status, history, lease).
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -13,12 +18,14 @@ use super::orchestrator::{RunRequest, SyncOrchestrator};
 use super::progress::SyncEvent;
 use super::read_ahead::read_ahead;
 use super::report::{HeldBackSweep, RunMode, RunReport, RunStatus};
+use super::steps::Listing;
+use super::tally::{Conclusion, RunTally};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ingest::{BatchResult, IngestContext, now_micros};
-use crate::model::{
-    DeviceError, DeviceSnapshot, ExternalDeviceId, ExternalScopeId, Outcome, RunId, TenantId,
+use crate::model::{DeviceSnapshot, ExternalDeviceId, ExternalScopeId, RunId, TenantId};
+use crate::provider::{
+    ChangesRequest, Cursor, DevicePage, DevicePageRequest, RmmProvider, device_pages,
 };
-use crate::provider::{ChangesRequest, DevicePage, DevicePageRequest, RmmProvider, device_pages};
 use crate::store::{IntegrationRecord, SyncStateUpdate, SyncStatus};
 
 /// Decoded pages that may wait for the engine while the listing task fetches on: enough to
@@ -26,41 +33,62 @@ use crate::store::{IntegrationRecord, SyncStateUpdate, SyncStatus};
 const LISTING_READ_AHEAD: usize = 2;
 
 /// Why a run stopped early.
-enum Abort {
+pub(super) enum Abort {
     Failed(Error),
     Cancelled,
 }
 
-/// The state of one run.
+/// Where one page of a listing left it.
+pub(super) enum PageEnd {
+    /// More pages follow from this cursor.
+    Next(Cursor),
+    /// The listing is done.
+    Done,
+}
+
+/// The state of one run (or, for a durable executor, of one step of it).
 pub(super) struct Run<'a> {
-    orch: &'a SyncOrchestrator,
-    tenant: TenantId,
-    record: IntegrationRecord,
-    provider: Arc<dyn RmmProvider>,
-    request: RunRequest,
-    ctx: IngestContext,
-    report: RunReport,
+    pub(super) orch: &'a SyncOrchestrator,
+    pub(super) tenant: TenantId,
+    pub(super) record: IntegrationRecord,
+    pub(super) provider: Arc<dyn RmmProvider>,
+    pub(super) request: RunRequest,
+    pub(super) ctx: IngestContext,
+    /// Counts, errors, listing progress: everything the run carries from step to step.
+    pub(super) tally: RunTally,
     /// Devices seen in this run: a device listed in two scopes is ingested once, and sweeps
-    /// never tombstone a device seen anywhere.
-    seen: HashSet<ExternalDeviceId>,
-    failed: Vec<(ExternalDeviceId, String)>,
-    /// Scopes whose listing reached its last page.
-    complete_scopes: Vec<ExternalScopeId>,
-    whole_listing_complete: bool,
-    max_last_seen: Option<DateTime<Utc>>,
-    /// The checkpoint to store if the run succeeds.
-    pending_cursor: Option<String>,
-    total_errors: u64,
+    /// never tombstone a device seen anywhere. A durable step loads it from the store's seen
+    /// log first.
+    pub(super) seen: HashSet<ExternalDeviceId>,
+    /// Devices first seen by this step, when a durable step records them in the seen log.
+    pub(super) newly_seen: Option<Vec<ExternalDeviceId>>,
     /// `RunStarted` was emitted (exactly once per run, with the scope count when known).
     run_started: bool,
-    /// The run lease, renewed while the run executes.
+    /// The run lease, renewed while the run (or step) executes.
+    pub(super) lease: HeldLease,
+}
+
+/// Runs `phase` while `lease` is renewed on its own timer; a lease taken over by another run
+/// ends the phase at once.
+pub(super) async fn renewing<T>(
     lease: HeldLease,
-    /// Why this run must not sweep even complete scopes (a failed listing elsewhere may hide a
-    /// device that moved there; a failed identity-change fetch may hide a re-key).
-    no_sweep: Option<String>,
+    phase: impl Future<Output = std::result::Result<T, Abort>>,
+) -> std::result::Result<T, Abort> {
+    let renewals = lease.keep_renewed();
+    futures::pin_mut!(renewals, phase);
+    match future::select(phase, renewals).await {
+        Either::Left((result, _)) => result,
+        Either::Right((lost, _)) => Err(Abort::Failed(lost)),
+    }
+}
+
+/// A delta window the provider cannot serve any more: the run walks fully instead.
+pub(super) fn falls_back_to_full(e: &Error) -> bool {
+    matches!(e.kind(), ErrorKind::CursorExpired | ErrorKind::Unsupported)
 }
 
 impl<'a> Run<'a> {
+    /// Runs everything in this process: the default executor.
     pub(super) async fn start(
         orch: &'a SyncOrchestrator,
         tenant: TenantId,
@@ -69,13 +97,46 @@ impl<'a> Run<'a> {
         request: RunRequest,
     ) -> Result<RunReport> {
         let run_id = RunId::new_v7();
-        let started = now_micros();
+        let tally = Run::fresh_tally(&record, &request, run_id, now_micros());
+        let holder = run_id.to_string();
+        let mut run = Run::open(orch, tenant, record, provider, request, holder, tally).await?;
+        let lease = run.lease.clone();
+        let result = renewing(lease, run.execute()).await;
+        run.finish_and_release(result).await
+    }
+
+    /// A new run's empty tally.
+    pub(super) fn fresh_tally(
+        record: &IntegrationRecord,
+        request: &RunRequest,
+        run_id: RunId,
+        started: DateTime<Utc>,
+    ) -> RunTally {
+        RunTally::new(RunReport {
+            run_id,
+            started_at: started,
+            finished_at: started,
+            plan: request.dry_run.then(Default::default),
+            ..RunReport::new(record.integration_id, record.provider.clone(), request.mode)
+        })
+    }
+
+    /// Takes (or, for the same holder, renews) the lease and sets the run up around `tally`.
+    pub(super) async fn open(
+        orch: &'a SyncOrchestrator,
+        tenant: TenantId,
+        record: IntegrationRecord,
+        provider: Arc<dyn RmmProvider>,
+        request: RunRequest,
+        holder: String,
+        tally: RunTally,
+    ) -> Result<Run<'a>> {
         let integration = record.integration_id;
         let lease = HeldLease::acquire(
             Arc::clone(&orch.store),
             tenant,
             integration,
-            run_id.to_string(),
+            holder,
             orch.options.lease_ttl,
         )
         .await?;
@@ -83,54 +144,43 @@ impl<'a> Run<'a> {
             .with_thresholds(provider.agent_status_thresholds())
             .with_cross_provider_matching(orch.options.cross_provider_matching)
             .with_dry_run(request.dry_run)
-            .at(started);
-        let report = RunReport {
-            run_id,
-            started_at: started,
-            finished_at: started,
-            plan: request.dry_run.then(Default::default),
-            ..RunReport::new(integration, record.provider.clone(), request.mode)
-        };
-        let mut run = Run {
+            .at(tally.report.started_at);
+        Ok(Run {
             orch,
             tenant,
             record,
             provider,
             request,
             ctx,
-            report,
+            tally,
             seen: HashSet::new(),
-            failed: Vec::new(),
-            complete_scopes: Vec::new(),
-            whole_listing_complete: false,
-            max_last_seen: None,
-            pending_cursor: None,
-            lease,
-            no_sweep: None,
-            total_errors: 0,
+            newly_seen: None,
             run_started: false,
-        };
-        let result = {
-            // The lease is renewed on its own timer for as long as the run executes; a lease
-            // taken over by another run ends this one at once.
-            let lease = run.lease.clone();
-            let renewals = lease.keep_renewed();
-            let execute = run.execute();
-            futures::pin_mut!(renewals, execute);
-            match future::select(execute, renewals).await {
-                Either::Left((result, _)) => result,
-                Either::Right((lost, _)) => Err(Abort::Failed(lost)),
-            }
-        };
-        let finished = run.finish(result).await;
-        // Release even when finishing failed; a lost release only delays the next run by the TTL.
-        let released = run.lease.release().await;
+            lease,
+        })
+    }
+
+    /// Finishes the run, then gives the lease back (also when finishing failed; a lost
+    /// release only delays the next run by the TTL).
+    pub(super) async fn finish_and_release(
+        &mut self,
+        result: std::result::Result<(), Abort>,
+    ) -> Result<RunReport> {
+        let finished = self.finish(result).await;
+        let released = self.lease.release().await;
         let report = finished?;
         released?;
         Ok(report)
     }
 
     async fn execute(&mut self) -> std::result::Result<(), Abort> {
+        let listings = self.begin().await?;
+        self.run_listings(listings).await?;
+        self.conclude().await
+    }
+
+    /// Phase 1: status `syncing`, then the mode's preparation; returns the listings to run.
+    pub(super) async fn begin(&mut self) -> std::result::Result<Vec<Listing>, Abort> {
         if !self.request.dry_run {
             self.state(SyncStateUpdate {
                 sync_status: Some(SyncStatus::Syncing),
@@ -141,25 +191,101 @@ impl<'a> Run<'a> {
         match self.request.mode {
             RunMode::Device => {
                 self.emit_run_started(None);
-                self.device_run().await
+                if !self.provider.capabilities().get_device {
+                    return Err(Abort::Failed(Error::unsupported("get_device")));
+                }
+                let id = self.request.device.clone().expect("checked by run()");
+                Ok(vec![Listing::Device { id }])
             }
             RunMode::Scopes => {
                 self.emit_run_started(None);
-                self.scope_sync().await
+                self.scope_sync().await?;
+                Ok(Vec::new())
             }
             RunMode::Full => {
                 self.scope_sync().await?;
-                self.identity_changes(self.rekeys_since()).await?;
-                self.capture_checkpoint().await?;
-                self.walk(None).await?;
-                self.set_since_cursor_after_full_walk();
-                self.sweep().await
+                self.plan_full_walk().await
             }
-            RunMode::Incremental => self.incremental().await,
+            RunMode::Incremental => self.plan_incremental().await,
         }
     }
 
-    async fn incremental(&mut self) -> std::result::Result<(), Abort> {
+    /// The in-process executor of the listings: a walk lists its targets concurrently (pages
+    /// ingested one at a time while the next is fetched); a delta window that turns out
+    /// unusable falls back to a full walk.
+    async fn run_listings(&mut self, listings: Vec<Listing>) -> std::result::Result<(), Abort> {
+        let mut walk = Vec::new();
+        let mut walk_since = None;
+        for listing in listings {
+            match listing {
+                Listing::Walk { scope, since } => {
+                    walk.push(scope);
+                    walk_since = since;
+                }
+                Listing::Changes { checkpoint } => match self.changes(checkpoint).await {
+                    Ok(()) => {}
+                    Err(Abort::Failed(e)) if falls_back_to_full(&e) => {
+                        tracing::info!(error = %e, "delta window unusable; falling back to a full walk");
+                        let replanned = self.plan_fallback_walk().await?;
+                        return Box::pin(self.run_listings(replanned)).await;
+                    }
+                    Err(other) => return Err(other),
+                },
+                Listing::Device { id } => self.refresh_one(&id).await?,
+            }
+        }
+        if walk.is_empty() {
+            return Ok(());
+        }
+        self.list_targets(walk, walk_since).await
+    }
+
+    /// Phase 3, after the listings: the cursor, then the sweep (full walks) or the
+    /// failed-device retries (incremental windows).
+    pub(super) async fn conclude(&mut self) -> std::result::Result<(), Abort> {
+        match self.tally.conclusion.clone() {
+            Conclusion::Nothing => Ok(()),
+            Conclusion::FullWalk => {
+                self.set_since_cursor_after_full_walk();
+                self.sweep().await
+            }
+            Conclusion::SinceWindow { checkpoint } => {
+                if self.tally.report.scopes_incomplete.is_empty() {
+                    // Never behind the stored checkpoint: an empty window would otherwise walk
+                    // it back by the overlap on every run.
+                    let next = self
+                        .tally
+                        .max_last_seen
+                        .map_or(checkpoint, |m| m.max(checkpoint));
+                    self.new_cursor(Some(next.to_rfc3339()));
+                }
+                self.retry_failed().await
+            }
+            Conclusion::Changes => {
+                if let Some(end) = self.tally.window_end.clone() {
+                    self.new_cursor(Some(end));
+                }
+                self.retry_failed().await
+            }
+        }
+    }
+
+    /// A full walk's preparation: identity changes since the last complete full walk, the
+    /// change log's head, one listing per target.
+    async fn plan_full_walk(&mut self) -> std::result::Result<Vec<Listing>, Abort> {
+        self.identity_changes(self.rekeys_since()).await?;
+        self.capture_checkpoint().await?;
+        self.tally.conclusion = Conclusion::FullWalk;
+        self.walk_plan(None).await
+    }
+
+    /// An incremental run whose delta window is unusable (expired cursor) walks fully instead.
+    pub(super) async fn plan_fallback_walk(&mut self) -> std::result::Result<Vec<Listing>, Abort> {
+        self.tally.report.fell_back_to_full = true;
+        self.plan_full_walk().await
+    }
+
+    async fn plan_incremental(&mut self) -> std::result::Result<Vec<Listing>, Abort> {
         let caps = self.provider.capabilities();
         self.scope_sync().await?;
         // Without a usable checkpoint there is no window to read: walk fully; the walk captures
@@ -167,36 +293,20 @@ impl<'a> Run<'a> {
         if caps.list_changes
             && let Some(checkpoint) = self.record.cursor.clone()
         {
-            match self.changes(Some(checkpoint)).await {
-                Ok(()) => return self.retry_failed().await,
-                Err(Abort::Failed(e))
-                    if matches!(e.kind(), ErrorKind::CursorExpired | ErrorKind::Unsupported) =>
-                {
-                    tracing::info!(error = %e, "delta window unusable; falling back to a full walk");
-                }
-                Err(other) => return Err(other),
-            }
-        } else if caps.list_devices_since
+            self.emit_run_started(None);
+            self.tally.conclusion = Conclusion::Changes;
+            return Ok(vec![Listing::Changes { checkpoint }]);
+        }
+        if caps.list_devices_since
             && let Some(checkpoint) = self.stored_checkpoint()
         {
             let since = self.with_overlap(checkpoint);
             self.identity_changes(Some(since)).await?;
-            self.walk(Some(since)).await?;
-            if self.report.scopes_incomplete.is_empty() {
-                // Never behind the stored checkpoint: an empty window would otherwise walk it
-                // back by the overlap on every run.
-                let next = self.max_last_seen.map_or(checkpoint, |m| m.max(checkpoint));
-                self.new_cursor(Some(next.to_rfc3339()));
-            }
-            return self.retry_failed().await;
+            self.tally.conclusion = Conclusion::SinceWindow { checkpoint };
+            return self.walk_plan(Some(since)).await;
         }
         // No deltas (or no checkpoint yet): a full walk with diffing, which may sweep.
-        self.report.fell_back_to_full = true;
-        self.identity_changes(self.rekeys_since()).await?;
-        self.capture_checkpoint().await?;
-        self.walk(None).await?;
-        self.set_since_cursor_after_full_walk();
-        self.sweep().await
+        self.plan_fallback_walk().await
     }
 
     /// Before a full walk of a provider with deltas: asks for the current head of its change
@@ -246,16 +356,18 @@ impl<'a> Run<'a> {
     /// newest last-seen time the walk saw (the provider's clock, not ours).
     fn set_since_cursor_after_full_walk(&mut self) {
         let caps = self.provider.capabilities();
-        if caps.list_devices_since && !caps.list_changes && self.report.scopes_incomplete.is_empty()
+        if caps.list_devices_since
+            && !caps.list_changes
+            && self.tally.report.scopes_incomplete.is_empty()
         {
-            let next = self.max_last_seen.unwrap_or(self.ctx.now);
+            let next = self.tally.max_last_seen.unwrap_or(self.ctx.now);
             let next = self.stored_checkpoint().map_or(next, |c| c.max(next));
             self.new_cursor(Some(next.to_rfc3339()));
         }
     }
 
     fn new_cursor(&mut self, cursor: Option<String>) {
-        self.pending_cursor = cursor;
+        self.tally.pending_cursor = cursor;
     }
 
     async fn scope_sync(&mut self) -> std::result::Result<(), Abort> {
@@ -293,7 +405,7 @@ impl<'a> Run<'a> {
                 // Not fatal: without the re-keys, the listing still updates everything else.
                 // But a re-keyed device would now look new and its old id gone: no sweep.
                 self.error(None, &e);
-                self.no_sweep = Some(format!("identity changes could not be fetched: {e}"));
+                self.tally.no_sweep = Some(format!("identity changes could not be fetched: {e}"));
                 return Ok(());
             }
         };
@@ -307,26 +419,17 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// Re-keys are not devices seen: count them apart, report only their problems.
     fn absorb_rekeys(&mut self, result: BatchResult) {
-        for o in result.outcomes {
-            match o.outcome {
-                Outcome::Updated => self.report.rekeyed += 1,
-                Outcome::Failed { error } => self.push_error(error),
-                Outcome::Ambiguous { candidates } => self.push_error(DeviceError {
-                    device: Some(o.external_id),
-                    kind: ErrorKind::Conflict,
-                    message: format!(
-                        "identity change onto an id that already has its own asset; assets {candidates:?} need a manual merge"
-                    ),
-                }),
-                _ => {}
-            }
-        }
+        let max = self.orch.options.max_report_errors;
+        self.tally.absorb_rekeys(result, max);
     }
 
-    /// Lists devices (per scope, or the whole integration) and ingests page by page.
-    async fn walk(&mut self, since: Option<DateTime<Utc>>) -> std::result::Result<(), Abort> {
+    /// The listings of a walk: one per scope that syncs assets (providers that list per scope),
+    /// else one for the whole integration.
+    async fn walk_plan(
+        &mut self,
+        since: Option<DateTime<Utc>>,
+    ) -> std::result::Result<Vec<Listing>, Abort> {
         let caps = self.provider.capabilities();
         if !caps.list_devices {
             return Err(Abort::Failed(Error::unsupported("list_devices")));
@@ -347,7 +450,29 @@ impl<'a> Run<'a> {
             vec![None]
         };
         self.emit_run_started(caps.list_devices_per_scope.then_some(targets.len()));
-        self.list_targets(targets, since).await
+        Ok(targets
+            .into_iter()
+            .map(|scope| Listing::Walk { scope, since })
+            .collect())
+    }
+
+    /// The request for a page of a walk (the first when `cursor` is `None`).
+    fn page_request(
+        &self,
+        scope: Option<ExternalScopeId>,
+        since: Option<DateTime<Utc>>,
+        cursor: Option<Cursor>,
+    ) -> DevicePageRequest {
+        let page_size = self
+            .orch
+            .options
+            .page_size
+            .or(self.provider.capabilities().list_devices_max_page_size);
+        DevicePageRequest::new(scope)
+            .with_page_size(page_size)
+            .with_since(since)
+            .with_software(self.orch.options.include_software)
+            .with_cursor(cursor)
     }
 
     /// Lists the targets, up to `scope_concurrency` at a time, and ingests their pages one by
@@ -358,20 +483,10 @@ impl<'a> Run<'a> {
         targets: Vec<Option<ExternalScopeId>>,
         since: Option<DateTime<Utc>>,
     ) -> std::result::Result<(), Abort> {
-        let page_size = self
-            .orch
-            .options
-            .page_size
-            .or(self.provider.capabilities().list_devices_max_page_size);
         let source = self.provider_as_source();
         let requests: Vec<DevicePageRequest> = targets
             .iter()
-            .map(|scope| {
-                DevicePageRequest::new(scope.clone())
-                    .with_page_size(page_size)
-                    .with_since(since)
-                    .with_software(self.orch.options.include_software)
-            })
+            .map(|scope| self.page_request(scope.clone(), since, None))
             .collect();
         let mut events = read_ahead(
             listing_events(source, requests, self.orch.options.scope_concurrency),
@@ -385,10 +500,7 @@ impl<'a> Run<'a> {
             let i = event.target();
             let scope = targets[i].clone();
             if !std::mem::replace(&mut started[i], true) {
-                self.report.scopes_listed += 1;
-                self.orch.emit(SyncEvent::ScopeStarted {
-                    scope: scope.clone(),
-                });
+                self.listing_started(&scope);
             }
             match event {
                 ListingEvent::Page(_, Ok(page)) => {
@@ -397,13 +509,7 @@ impl<'a> Run<'a> {
                         .ingest_while_fetching(page.devices, &mut events)
                         .await?;
                     next = following;
-                    self.orch.emit(SyncEvent::PageIngested {
-                        scope,
-                        devices: result.outcomes.len(),
-                        total,
-                        counts: result.counts.clone(),
-                    });
-                    self.absorb(result);
+                    self.page_ingested(scope, total, result);
                     if self.request.cancel.is_cancelled() {
                         return Err(Abort::Cancelled);
                     }
@@ -414,11 +520,7 @@ impl<'a> Run<'a> {
                 }
                 ListingEvent::Page(_, Err(e)) => {
                     // The listing stops here; the others go on.
-                    let e = match &scope {
-                        Some(s) => e.with_context("scope", s),
-                        None => e,
-                    };
-                    self.error(None, &e);
+                    self.listing_failed(scope.as_ref(), e);
                     failed[i] = true;
                 }
                 ListingEvent::End(_) => self.finish_listing(scope, !failed[i]),
@@ -428,20 +530,85 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    fn finish_listing(&mut self, scope: Option<ExternalScopeId>, complete: bool) {
+    /// One page of `listing` from `cursor` (the first page when `None`), ingested: the unit of
+    /// work of a durable page step. Errors are returned as they are; the executor decides
+    /// whether to retry the page or to call [`Run::listing_failed`].
+    pub(super) async fn list_one_page(
+        &mut self,
+        listing: &Listing,
+        cursor: Option<Cursor>,
+    ) -> std::result::Result<PageEnd, Abort> {
+        match listing {
+            Listing::Walk { scope, since } => {
+                if cursor.is_none() {
+                    self.listing_started(scope);
+                }
+                let request = self.page_request(scope.clone(), *since, cursor);
+                let page = self
+                    .provider
+                    .list_devices_page(&request)
+                    .await
+                    .map_err(Abort::Failed)?;
+                let result = self.ingest(page.devices).await?;
+                self.page_ingested(scope.clone(), page.total, result);
+                match page.next_cursor {
+                    Some(c) => Ok(PageEnd::Next(c)),
+                    None => {
+                        self.finish_listing(scope.clone(), true);
+                        Ok(PageEnd::Done)
+                    }
+                }
+            }
+            Listing::Changes { checkpoint } => {
+                let mut request = ChangesRequest::new(Some(checkpoint.clone())).with_cursor(cursor);
+                request.page_size = self.orch.options.page_size;
+                self.changes_page(&request).await
+            }
+            Listing::Device { id } => {
+                self.refresh_one(id).await?;
+                Ok(PageEnd::Done)
+            }
+        }
+    }
+
+    fn listing_started(&mut self, scope: &Option<ExternalScopeId>) {
+        self.tally.report.scopes_listed += 1;
+        self.orch.emit(SyncEvent::ScopeStarted {
+            scope: scope.clone(),
+        });
+    }
+
+    fn page_ingested(
+        &mut self,
+        scope: Option<ExternalScopeId>,
+        total: Option<u64>,
+        result: BatchResult,
+    ) {
+        self.orch.emit(SyncEvent::PageIngested {
+            scope,
+            devices: result.outcomes.len(),
+            total,
+            counts: result.counts.clone(),
+        });
+        self.absorb(result);
+    }
+
+    /// A listing stopped on an error (after the executor's retries): it is incomplete, so
+    /// nothing in its scope is swept; the other listings go on.
+    pub(super) fn listing_failed(&mut self, scope: Option<&ExternalScopeId>, e: Error) {
+        let e = match scope {
+            Some(s) => e.with_context("scope", s),
+            None => e,
+        };
+        self.error(None, &e);
+    }
+
+    pub(super) fn finish_listing(&mut self, scope: Option<ExternalScopeId>, complete: bool) {
         self.orch.emit(SyncEvent::ScopeFinished {
             scope: scope.clone(),
             complete,
         });
-        match (complete, scope) {
-            (true, Some(s)) => self.complete_scopes.push(s),
-            (true, None) => self.whole_listing_complete = true,
-            (false, Some(s)) => self.report.scopes_incomplete.push(s),
-            (false, None) => self
-                .report
-                .scopes_incomplete
-                .push(ExternalScopeId::new("*")),
-        }
+        self.tally.finish_listing(scope, complete);
     }
 
     /// Emits `RunStarted` unless it was emitted already: a walk knows its scope count only
@@ -461,15 +628,18 @@ impl<'a> Run<'a> {
     }
 
     /// Ingests devices not yet seen in this run.
-    async fn ingest(
+    pub(super) async fn ingest(
         &mut self,
         devices: Vec<DeviceSnapshot>,
     ) -> std::result::Result<BatchResult, Abort> {
         let mut fresh = Vec::with_capacity(devices.len());
         for d in devices {
             if self.seen.insert(d.external_id.clone()) {
+                if let Some(log) = &mut self.newly_seen {
+                    log.push(d.external_id.clone());
+                }
                 if let Some(t) = d.last_seen_at.value() {
-                    self.max_last_seen = Some(self.max_last_seen.map_or(*t, |m| m.max(*t)));
+                    self.tally.saw_last_seen(*t);
                 }
                 fresh.push(d);
             }
@@ -499,51 +669,56 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// One delta window from `checkpoint` (`None`: a window that starts now).
-    async fn changes(&mut self, checkpoint: Option<String>) -> std::result::Result<(), Abort> {
-        self.emit_run_started(None);
-        let mut request = ChangesRequest::new(checkpoint);
+    /// One delta window from `checkpoint`, page after page.
+    async fn changes(&mut self, checkpoint: String) -> std::result::Result<(), Abort> {
+        let mut request = ChangesRequest::new(Some(checkpoint));
         request.page_size = self.orch.options.page_size;
-        let mut window_end = None;
         loop {
             self.check_cancel()?;
-            let page = self
-                .provider
-                .list_changes_page(&request)
+            match self.changes_page(&request).await? {
+                PageEnd::Next(c) => request = request.with_cursor(Some(c)),
+                PageEnd::Done => return Ok(()),
+            }
+        }
+    }
+
+    /// One page of a delta window: re-keys, then devices, then explicit deletions.
+    async fn changes_page(
+        &mut self,
+        request: &ChangesRequest,
+    ) -> std::result::Result<PageEnd, Abort> {
+        let page = self
+            .provider
+            .list_changes_page(request)
+            .await
+            .map_err(Abort::Failed)?;
+        if !page.identity_changes.is_empty() {
+            let r = self
+                .orch
+                .engine
+                .apply_identity_changes(&self.ctx, &page.identity_changes)
                 .await
                 .map_err(Abort::Failed)?;
-            if !page.identity_changes.is_empty() {
-                let r = self
-                    .orch
-                    .engine
-                    .apply_identity_changes(&self.ctx, &page.identity_changes)
-                    .await
-                    .map_err(Abort::Failed)?;
-                self.absorb_rekeys(r);
-            }
-            let r = self.ingest(page.devices).await?;
+            self.absorb_rekeys(r);
+        }
+        let r = self.ingest(page.devices).await?;
+        self.absorb(r);
+        if !page.deleted.is_empty() {
+            let r = self
+                .orch
+                .engine
+                .tombstone(&self.ctx, page.deleted)
+                .await
+                .map_err(Abort::Failed)?;
             self.absorb(r);
-            if !page.deleted.is_empty() {
-                let r = self
-                    .orch
-                    .engine
-                    .tombstone(&self.ctx, page.deleted)
-                    .await
-                    .map_err(Abort::Failed)?;
-                self.absorb(r);
-            }
-            if page.checkpoint.is_some() {
-                window_end = page.checkpoint;
-            }
-            match page.next_cursor {
-                Some(c) => request = request.with_cursor(Some(c)),
-                None => break,
-            }
         }
-        if window_end.is_some() {
-            self.new_cursor(window_end);
+        if page.checkpoint.is_some() {
+            self.tally.window_end = page.checkpoint;
         }
-        Ok(())
+        Ok(match page.next_cursor {
+            Some(c) => PageEnd::Next(c),
+            None => PageEnd::Done,
+        })
     }
 
     /// Re-fetches devices that failed in earlier runs (incremental runs only: a full listing
@@ -571,14 +746,6 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    async fn device_run(&mut self) -> std::result::Result<(), Abort> {
-        let id = self.request.device.clone().expect("checked by run()");
-        if !self.provider.capabilities().get_device {
-            return Err(Abort::Failed(Error::unsupported("get_device")));
-        }
-        self.refresh_one(&id).await
-    }
-
     async fn refresh_one(&mut self, id: &ExternalDeviceId) -> std::result::Result<(), Abort> {
         match self.provider.get_device(id).await {
             Ok(Some(snapshot)) => {
@@ -586,7 +753,11 @@ impl<'a> Run<'a> {
                 self.absorb(r);
             }
             Ok(None) => {
-                self.seen.insert(id.clone());
+                if self.seen.insert(id.clone())
+                    && let Some(log) = &mut self.newly_seen
+                {
+                    log.push(id.clone());
+                }
                 let r = self
                     .orch
                     .engine
@@ -597,7 +768,7 @@ impl<'a> Run<'a> {
             }
             Err(e) if e.kind().is_auth() => return Err(Abort::Failed(e)),
             Err(e) => {
-                self.failed.push((id.clone(), e.to_string()));
+                self.tally.push_failed(id.clone(), e.to_string());
                 self.error(Some(id.clone()), &e);
             }
         }
@@ -610,20 +781,20 @@ impl<'a> Run<'a> {
         if !self.provider.capabilities().deletion_detection {
             return Ok(());
         }
-        if self.no_sweep.is_none() && !self.report.scopes_incomplete.is_empty() {
+        if self.tally.no_sweep.is_none() && !self.tally.report.scopes_incomplete.is_empty() {
             // A device that moved into a scope whose listing failed was not seen anywhere; its
             // old scope must not tombstone it. Complete scopes are swept on the next good run.
-            self.no_sweep = Some(format!(
+            self.tally.no_sweep = Some(format!(
                 "{} scope listing(s) did not complete",
-                self.report.scopes_incomplete.len()
+                self.tally.report.scopes_incomplete.len()
             ));
         }
-        if let Some(reason) = &self.no_sweep {
+        if let Some(reason) = &self.tally.no_sweep {
             tracing::warn!(reason = %reason, "no devices swept in this run");
-            self.report.sweep_skipped = Some(reason.clone());
+            self.tally.report.sweep_skipped = Some(reason.clone());
             return Ok(());
         }
-        let sweepable: Vec<ExternalScopeId> = if self.whole_listing_complete {
+        let sweepable: Vec<ExternalScopeId> = if self.tally.whole_listing_complete {
             self.orch
                 .store
                 .list_scopes(self.tenant, self.record.integration_id)
@@ -633,7 +804,7 @@ impl<'a> Run<'a> {
                 .map(|s| s.external_id)
                 .collect()
         } else {
-            self.complete_scopes.clone()
+            self.tally.complete_scopes.clone()
         };
         for scope in sweepable {
             self.check_cancel()?;
@@ -657,7 +828,7 @@ impl<'a> Run<'a> {
                 && share > self.orch.options.sweep_max_share
             {
                 tracing::warn!(scope = %scope, known, would_tombstone = missing.len(), "sweep held back by the circuit breaker");
-                self.report.held_back_sweeps.push(HeldBackSweep {
+                self.tally.report.held_back_sweeps.push(HeldBackSweep {
                     scope,
                     known,
                     would_tombstone: missing.len() as u64,
@@ -681,58 +852,16 @@ impl<'a> Run<'a> {
     }
 
     fn absorb(&mut self, result: BatchResult) {
-        self.report.counts.add(&result.counts);
-        let cap = self.orch.options.max_report_errors * 10;
-        for o in result.outcomes {
-            if let Some(plan) = &mut self.report.plan {
-                let list = match &o.outcome {
-                    Outcome::Created => Some(&mut plan.created),
-                    Outcome::Updated | Outcome::Restored => Some(&mut plan.updated),
-                    Outcome::Moved { .. } => Some(&mut plan.moved),
-                    Outcome::Tombstoned => Some(&mut plan.tombstoned),
-                    _ => None,
-                };
-                if let Some(list) = list.filter(|l| l.len() < cap) {
-                    list.push(o.external_id.clone());
-                }
-            }
-            match o.outcome {
-                Outcome::Skipped { reason } => {
-                    *self
-                        .report
-                        .skipped_reasons
-                        .entry(reason.as_str().to_owned())
-                        .or_default() += 1;
-                }
-                Outcome::Failed { error } => {
-                    self.failed
-                        .push((o.external_id.clone(), error.message.clone()));
-                    self.push_error(error);
-                }
-                _ => {}
-            }
-        }
+        let max = self.orch.options.max_report_errors;
+        self.tally.absorb(result, max);
     }
 
-    fn error(&mut self, device: Option<ExternalDeviceId>, e: &Error) {
-        tracing::warn!(device = ?device, error = %e, "sync error");
-        self.push_error(DeviceError {
-            device,
-            kind: e.kind(),
-            message: e.to_string(),
-        });
+    pub(super) fn error(&mut self, device: Option<ExternalDeviceId>, e: &Error) {
+        let max = self.orch.options.max_report_errors;
+        self.tally.error(device, e, max);
     }
 
-    fn push_error(&mut self, error: DeviceError) {
-        self.total_errors += 1;
-        if self.report.errors.len() < self.orch.options.max_report_errors {
-            self.report.errors.push(error);
-        } else {
-            self.report.errors_truncated += 1;
-        }
-    }
-
-    fn check_cancel(&self) -> std::result::Result<(), Abort> {
+    pub(super) fn check_cancel(&self) -> std::result::Result<(), Abort> {
         if self.request.cancel.is_cancelled() {
             Err(Abort::Cancelled)
         } else {
@@ -748,37 +877,43 @@ impl<'a> Run<'a> {
             .map_err(Abort::Failed)
     }
 
-    /// Status lifecycle, agent-status re-evaluation, failed-device bookkeeping, history.
-    async fn finish(&mut self, result: std::result::Result<(), Abort>) -> Result<RunReport> {
+    /// Phase 4: status lifecycle, agent-status re-evaluation, failed-device bookkeeping,
+    /// history.
+    pub(super) async fn finish(
+        &mut self,
+        result: std::result::Result<(), Abort>,
+    ) -> Result<RunReport> {
         let store = &self.orch.store;
         let integration = self.record.integration_id;
         match result {
             Ok(()) => {
-                self.report.status = if self.total_errors > 0 || self.report.counts.failed > 0 {
-                    RunStatus::CompletedWithErrors
-                } else {
-                    RunStatus::Completed
-                };
+                self.tally.report.status =
+                    if self.tally.total_errors > 0 || self.tally.report.counts.failed > 0 {
+                        RunStatus::CompletedWithErrors
+                    } else {
+                        RunStatus::Completed
+                    };
             }
-            Err(Abort::Cancelled) => self.report.status = RunStatus::Cancelled,
+            Err(Abort::Cancelled) => self.tally.report.status = RunStatus::Cancelled,
             Err(Abort::Failed(e)) => {
-                self.report.status = RunStatus::Failed;
+                self.tally.report.status = RunStatus::Failed;
                 self.error(None, &e);
             }
         }
+        let report = &self.tally.report;
         // A run whose lease was taken over leaves the integration's state to the new holder.
         let dry = self.request.dry_run || !self.lease.still_held();
         let finished_ok = matches!(
-            self.report.status,
+            report.status,
             RunStatus::Completed | RunStatus::CompletedWithErrors
         );
         // Every scope was listed to its last page: a device not seen is gone from the provider.
         let complete_full_listing = finished_ok
-            && (self.request.mode == RunMode::Full || self.report.fell_back_to_full)
-            && self.report.scopes_incomplete.is_empty();
-        if !dry && self.report.status != RunStatus::Failed {
+            && (report.mode == RunMode::Full || report.fell_back_to_full)
+            && report.scopes_incomplete.is_empty();
+        if !dry && report.status != RunStatus::Failed {
             // Time alone makes devices stale; every known device is re-evaluated every run.
-            self.report.agent_status_changes = store
+            self.tally.report.agent_status_changes = store
                 .reevaluate_agent_status(
                     self.tenant,
                     integration,
@@ -795,7 +930,7 @@ impl<'a> Run<'a> {
                 .map(|f| f.external_id)
                 .collect();
             let failed_ids: HashSet<&ExternalDeviceId> =
-                self.failed.iter().map(|(id, _)| id).collect();
+                self.tally.failed.iter().map(|(id, _)| id).collect();
             // Retried successfully, or gone from a complete listing: nothing left to retry.
             let succeeded: Vec<ExternalDeviceId> = previously
                 .into_iter()
@@ -807,19 +942,20 @@ impl<'a> Run<'a> {
                 .update_failed_devices(
                     self.tenant,
                     integration,
-                    &self.failed,
+                    &self.tally.failed,
                     &succeeded,
                     self.ctx.now,
                 )
                 .await?;
         }
-        self.report.finished_at = now_micros();
+        self.tally.report.finished_at = now_micros();
+        let report = &self.tally.report;
         if !dry {
             let mut update = SyncStateUpdate {
-                last_sync_at: Some(self.report.started_at),
+                last_sync_at: Some(report.started_at),
                 ..Default::default()
             };
-            match self.report.status {
+            match report.status {
                 RunStatus::Failed => {
                     update.sync_status = Some(SyncStatus::Error);
                     update.sync_error = Some(Some(self.sync_error_text()));
@@ -831,55 +967,56 @@ impl<'a> Run<'a> {
                 RunStatus::Completed | RunStatus::CompletedWithErrors => {
                     update.sync_status = Some(SyncStatus::Completed);
                     update.sync_error = Some(
-                        (self.report.status == RunStatus::CompletedWithErrors)
+                        (report.status == RunStatus::CompletedWithErrors)
                             .then(|| self.sync_error_text()),
                     );
                     if complete_full_listing {
-                        update.last_full_sync_at = Some(self.report.started_at);
+                        update.last_full_sync_at = Some(report.started_at);
                     }
-                    if self.request.mode == RunMode::Incremental {
-                        update.last_incremental_sync_at = Some(self.report.started_at);
+                    if report.mode == RunMode::Incremental {
+                        update.last_incremental_sync_at = Some(report.started_at);
                     }
                     // The cursor only advances when the whole window succeeded.
-                    if self.report.scopes_incomplete.is_empty() && self.pending_cursor.is_some() {
-                        update.cursor = Some(self.pending_cursor.clone());
+                    if report.scopes_incomplete.is_empty() && self.tally.pending_cursor.is_some() {
+                        update.cursor = Some(self.tally.pending_cursor.clone());
                     }
                 }
             }
             store
                 .update_sync_state(self.tenant, integration, &update)
                 .await?;
-            store.record_run(self.tenant, &self.report).await?;
+            store.record_run(self.tenant, report).await?;
         }
         tracing::info!(
             integration = %integration,
-            mode = self.report.mode.as_str(),
-            status = ?self.report.status,
-            seen = self.report.counts.seen,
-            created = self.report.counts.created,
-            updated = self.report.counts.updated,
-            unchanged = self.report.counts.unchanged,
-            failed = self.report.counts.failed,
+            mode = report.mode.as_str(),
+            status = ?report.status,
+            seen = report.counts.seen,
+            created = report.counts.created,
+            updated = report.counts.updated,
+            unchanged = report.counts.unchanged,
+            failed = report.counts.failed,
             "sync run finished"
         );
         // A run that failed before it listed anything still opens with `RunStarted`.
         self.emit_run_started(None);
         self.orch.emit(SyncEvent::RunFinished {
-            report: Box::new(self.report.clone()),
+            report: Box::new(self.tally.report.clone()),
         });
-        Ok(self.report.clone())
+        Ok(self.tally.report.clone())
     }
 
     fn sync_error_text(&self) -> String {
         let n = self.orch.options.sync_error_causes;
         let mut parts: Vec<String> = self
+            .tally
             .report
             .errors
             .iter()
             .take(n)
             .map(|e| e.to_string())
             .collect();
-        let more = self.total_errors.saturating_sub(parts.len() as u64);
+        let more = self.tally.total_errors.saturating_sub(parts.len() as u64);
         if more > 0 {
             parts.push(format!("… and {more} more"));
         }
@@ -893,10 +1030,7 @@ struct SourceOf(Arc<dyn RmmProvider>);
 
 #[async_trait::async_trait]
 impl crate::provider::DeviceSnapshotSource for SourceOf {
-    async fn list_devices_page(
-        &self,
-        request: &DevicePageRequest,
-    ) -> Result<crate::provider::DevicePage> {
+    async fn list_devices_page(&self, request: &DevicePageRequest) -> Result<DevicePage> {
         self.0.list_devices_page(request).await
     }
 }

@@ -217,13 +217,14 @@ impl AssetStore for Guarded {
     ) -> Result<()> {
         self.store.record_seen(t, i, run, chunk, ids).await
     }
-    async fn seen_devices(
+    async fn seen_devices<'a>(
         &self,
         t: TenantId,
         i: IntegrationId,
         run: RunId,
+        before_chunk: Option<&'a str>,
     ) -> Result<Vec<ExternalDeviceId>> {
-        self.store.seen_devices(t, i, run).await
+        self.store.seen_devices(t, i, run, before_chunk).await
     }
     async fn clear_seen(&self, t: TenantId, i: IntegrationId) -> Result<u64> {
         self.store.clear_seen(t, i).await

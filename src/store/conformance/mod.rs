@@ -153,8 +153,8 @@ pub use scopes::{
 pub use seen::{
     seen_log_clear_removes_every_run, seen_log_empty_chunk, seen_log_ids_round_trip_exactly,
     seen_log_integration_isolation, seen_log_large_chunk_round_trips,
-    seen_log_rerecord_replaces_chunk, seen_log_runs_are_separate, seen_log_tenant_isolation,
-    seen_log_union_of_chunks,
+    seen_log_reads_chunks_before_one, seen_log_rerecord_replaces_chunk, seen_log_runs_are_separate,
+    seen_log_tenant_isolation, seen_log_union_of_chunks,
 };
 pub use update::{
     absent_keeps_null_clears_asset_fields, absent_keeps_null_clears_extension_fields,
@@ -439,6 +439,8 @@ macro_rules! __conformance_scenarios {
             seen_log_rerecord_replaces_chunk [RunSeenLog]
                 "store: recording a chunk again replaces its ids (idempotent retries)",
             seen_log_empty_chunk [RunSeenLog] "store: an empty chunk is recorded and replaces",
+            seen_log_reads_chunks_before_one [RunSeenLog]
+                "store: seen_devices with before_chunk reads only chunks sorting before it (bytes)",
             seen_log_large_chunk_round_trips [RunSeenLog]
                 "store: a 5,000-id chunk round-trips completely",
             seen_log_ids_round_trip_exactly [RunSeenLog]

@@ -38,7 +38,7 @@ impl Fixture {
     async fn seen(&self, run: RunId) -> Result<Vec<ExternalDeviceId>, String> {
         let found = self
             .store
-            .seen_devices(self.tenant, self.integration, run)
+            .seen_devices(self.tenant, self.integration, run, None)
             .await
             .or_fail("seen_devices")?;
         Ok(sorted(found))
@@ -299,5 +299,59 @@ pub async fn seen_log_clear_removes_every_run(store: &Arc<dyn AssetStore>) -> Sc
         "a chunk recorded after a clear"
     );
     ensure_eq!(fx.clear_seen().await?, 1, "the final clear");
+    Ok(())
+}
+
+/// `seen_devices(.., Some(chunk))` returns the ids of the chunks whose names sort before
+/// `chunk` in byte order — never that chunk's own ids, nor later ones: a retried page step reads
+/// what the steps before it saw, not what its own first attempt recorded.
+pub async fn seen_log_reads_chunks_before_one(store: &Arc<dyn AssetStore>) -> ScenarioResult {
+    let fx = Fixture::new(store).await?;
+    let run = RunId::new_v7();
+    fx.record_seen(run, "00000000000000000000", &ids(&["a", "shared"]))
+        .await?;
+    fx.record_seen(run, "00000000000000000001", &ids(&["b"]))
+        .await?;
+    fx.record_seen(run, "00000000000000000002", &ids(&["c", "shared"]))
+        .await?;
+    fx.record_seen(run, "00000000000000000010", &ids(&["d"]))
+        .await?;
+    let fx_ref = &fx;
+    let before = |chunk: &'static str| async move {
+        fx_ref
+            .store
+            .seen_devices(fx_ref.tenant, fx_ref.integration, run, Some(chunk))
+            .await
+            .map(sorted)
+            .or_fail("seen_devices with before_chunk")
+    };
+    ensure_eq!(
+        before("00000000000000000000").await?,
+        vec![],
+        "before the first chunk"
+    );
+    ensure_eq!(
+        before("00000000000000000002").await?,
+        ids(&["a", "b", "shared"]),
+        "before chunk 2 (chunks 0 and 1; chunk 2's own ids are not included)"
+    );
+    ensure_eq!(
+        before("00000000000000000003").await?,
+        ids(&["a", "b", "c", "shared"]),
+        "before a chunk not recorded (0, 1, 2; 10 sorts after 3)"
+    );
+    // Byte order, not the database's linguistic collation: "Z" (0x5A) < "a" (0x61).
+    let other = RunId::new_v7();
+    fx.record_seen(other, "Z", &ids(&["upper"])).await?;
+    fx.record_seen(other, "a", &ids(&["lower"])).await?;
+    ensure_eq!(
+        fx.store
+            .seen_devices(fx.tenant, fx.integration, other, Some("a"))
+            .await
+            .map(sorted)
+            .or_fail("seen_devices before \"a\"")?,
+        ids(&["upper"]),
+        "chunk names compare as bytes"
+    );
     Ok(())
 }

@@ -474,7 +474,12 @@ impl AssetStore for InMemoryStore {
     }
 
     async fn record_run(&self, tenant: TenantId, report: &RunReport) -> Result<()> {
-        self.with(tenant, |t| t.runs.push(report.clone()));
+        // Keyed by run id, as the SQL stores: a finish step retried after a crash records the
+        // same run again and must not leave two entries.
+        self.with(tenant, |t| {
+            t.runs.retain(|r| r.run_id != report.run_id);
+            t.runs.push(report.clone());
+        });
         Ok(())
     }
 
@@ -510,17 +515,20 @@ impl AssetStore for InMemoryStore {
         Ok(())
     }
 
-    async fn seen_devices(
+    async fn seen_devices<'a>(
         &self,
         tenant: TenantId,
         integration: IntegrationId,
         run: RunId,
+        before_chunk: Option<&'a str>,
     ) -> Result<Vec<ExternalDeviceId>> {
         Ok(self.with(tenant, |t| {
             let ids: BTreeSet<&ExternalDeviceId> = t
                 .seen
                 .range((integration, run, String::new())..)
                 .take_while(|((i, r, _), _)| *i == integration && *r == run)
+                // `String` orders by bytes, as the trait says.
+                .filter(|((_, _, chunk), _)| before_chunk.is_none_or(|b| chunk.as_str() < b))
                 .flat_map(|(_, ids)| ids)
                 .collect();
             ids.into_iter().cloned().collect()

@@ -348,13 +348,14 @@ impl AssetStore for PostgresStore {
         seen::record_seen(&self.pool, tenant, integration, run, chunk, ids).await
     }
 
-    async fn seen_devices(
+    async fn seen_devices<'a>(
         &self,
         tenant: TenantId,
         integration: IntegrationId,
         run: RunId,
+        before_chunk: Option<&'a str>,
     ) -> Result<Vec<ExternalDeviceId>> {
-        seen::seen_devices(&self.pool, tenant, integration, run).await
+        seen::seen_devices(&self.pool, tenant, integration, run, before_chunk).await
     }
 
     async fn clear_seen(&self, tenant: TenantId, integration: IntegrationId) -> Result<u64> {

@@ -40,14 +40,18 @@ pub(super) async fn seen_devices(
     tenant: TenantId,
     integration: IntegrationId,
     run: RunId,
+    before_chunk: Option<&str>,
 ) -> Result<Vec<ExternalDeviceId>> {
+    // Byte order (`COLLATE "C"`), as the trait says, whatever the database's collation.
     let ids: Vec<String> = sqlx::query_scalar(
-        "SELECT DISTINCT u.id FROM rmm_sync_run_seen AS s CROSS JOIN LATERAL unnest(s.ids) AS u(id)
-         WHERE s.tenant = $1 AND s.integration_id = $2 AND s.run_id = $3",
+        r#"SELECT DISTINCT u.id FROM rmm_sync_run_seen AS s CROSS JOIN LATERAL unnest(s.ids) AS u(id)
+         WHERE s.tenant = $1 AND s.integration_id = $2 AND s.run_id = $3
+           AND ($4::text IS NULL OR s.chunk COLLATE "C" < $4::text)"#,
     )
     .bind(tenant.as_uuid())
     .bind(integration.as_uuid())
     .bind(run.as_uuid())
+    .bind(before_chunk)
     .fetch_all(pool)
     .await
     .map_err(ctx("seen_devices"))?;

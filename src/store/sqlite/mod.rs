@@ -476,13 +476,14 @@ impl AssetStore for SqliteStore {
         seen::record_seen(&self.pool, tenant, integration, run, chunk, ids).await
     }
 
-    async fn seen_devices(
+    async fn seen_devices<'a>(
         &self,
         tenant: TenantId,
         integration: IntegrationId,
         run: RunId,
+        before_chunk: Option<&'a str>,
     ) -> Result<Vec<ExternalDeviceId>> {
-        seen::seen_devices(&self.pool, tenant, integration, run).await
+        seen::seen_devices(&self.pool, tenant, integration, run, before_chunk).await
     }
 
     async fn clear_seen(&self, tenant: TenantId, integration: IntegrationId) -> Result<u64> {

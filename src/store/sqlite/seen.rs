@@ -40,14 +40,18 @@ pub(super) async fn seen_devices(
     tenant: TenantId,
     integration: IntegrationId,
     run: RunId,
+    before_chunk: Option<&str>,
 ) -> Result<Vec<ExternalDeviceId>> {
+    // `chunk` is TEXT with the default BINARY collation: byte order, as the trait says.
     let ids: Vec<String> = sqlx::query_scalar(
         "SELECT DISTINCT j.value FROM rmm_sync_run_seen AS s, json_each(s.ids) AS j \
-         WHERE s.tenant = ?1 AND s.integration_id = ?2 AND s.run_id = ?3",
+         WHERE s.tenant = ?1 AND s.integration_id = ?2 AND s.run_id = ?3 \
+           AND (?4 IS NULL OR s.chunk < ?4)",
     )
     .bind(id(tenant.as_uuid()))
     .bind(id(integration.as_uuid()))
     .bind(id(run.as_uuid()))
+    .bind(before_chunk)
     .fetch_all(pool)
     .await
     .during("seen_devices")?;
