@@ -16,7 +16,7 @@ use rmm_sync::store::sqlite::SqliteStore;
 use rmm_sync::store::{AssetStore, LeaseRequest, SyncStateUpdate};
 use rmm_sync::sync::{
     BegunRun, CancelToken, Listing, PageStep, PageTask, RunMode, RunReport, RunStatus, RunTally,
-    RunTicket, StepsEnded, is_unusable_window,
+    RunTicket, StepsEnded, SyncOrchestrator, is_unusable_window,
 };
 use rmm_sync::testkit::{ScriptedFault, ScriptedProvider};
 use serde::Serialize;
@@ -36,6 +36,9 @@ struct Crashes {
     pages: bool,
     /// `begin_run` and `finish_run` run twice the same way.
     begin_and_finish: bool,
+    /// Page steps alternate between two workers (orchestrators over the same store, as two
+    /// processes would be): each finds chunks the other ran only in the store's seen log.
+    two_workers: bool,
 }
 
 /// A sequential durable executor: the steps in order, the tally merged from deltas.
@@ -62,6 +65,8 @@ async fn run_stepwise(
     let begun = via_json(begun);
     let mut tally: RunTally = begun.tally;
     let mut listings: VecDeque<Listing> = begun.listings.into();
+    let other_worker =
+        SyncOrchestrator::with_options(Arc::clone(&h.store), h.orch.options().clone());
     let mut chunk = 0;
     'listings: while let Some(listing) = listings.pop_front() {
         let mut cursor = None;
@@ -72,13 +77,22 @@ async fn run_stepwise(
                 chunk,
             });
             let cancel = CancelToken::new();
-            let mut step = h
-                .orch
+            let worker = if crashes.two_workers && chunk % 2 == 1 {
+                &other_worker
+            } else {
+                &h.orch
+            };
+            let mut step = worker
                 .run_page(Arc::clone(&provider), &ticket, &task, &cancel)
                 .await;
             if crashes.pages && step.is_ok() {
-                step = h
-                    .orch
+                // The retry lands on the other worker when there are two.
+                let retry = if crashes.two_workers && chunk % 2 == 0 {
+                    &other_worker
+                } else {
+                    &h.orch
+                };
+                step = retry
                     .run_page(Arc::clone(&provider), &ticket, &task, &cancel)
                     .await;
             }
@@ -251,12 +265,13 @@ async fn a_stepwise_full_run_gives_the_same_store_and_counts_as_the_in_process_r
     );
 }
 
-async fn retried_pages_leave_one_asset_per_device(store: Arc<dyn AssetStore>) {
+async fn retried_pages_leave_one_asset_per_device(store: Arc<dyn AssetStore>, two_workers: bool) {
     let provider = ScriptedProvider::generated(300, 3, 11).with_page_size(25);
     let h = Harness::in_store(store, TenantId::new_random(), provider, "main").await;
     h.map_all().await;
     let crashes = Crashes {
         pages: true,
+        two_workers,
         ..Crashes::default()
     };
 
@@ -287,13 +302,20 @@ async fn retried_pages_leave_one_asset_per_device(store: Arc<dyn AssetStore>) {
 
 #[tokio::test]
 async fn retried_page_steps_create_no_duplicates_in_memory() {
-    retried_pages_leave_one_asset_per_device(Arc::new(rmm_sync::store::InMemoryStore::new())).await;
+    let store = Arc::new(rmm_sync::store::InMemoryStore::new());
+    retried_pages_leave_one_asset_per_device(store, false).await;
 }
 
 #[tokio::test]
 async fn retried_page_steps_create_no_duplicates_in_sqlite() {
-    retried_pages_leave_one_asset_per_device(Arc::new(SqliteStore::temporary().await.unwrap()))
-        .await;
+    let store = Arc::new(SqliteStore::temporary().await.unwrap());
+    retried_pages_leave_one_asset_per_device(store, false).await;
+}
+
+#[tokio::test]
+async fn page_steps_retried_on_another_worker_create_no_duplicates_in_sqlite() {
+    let store = Arc::new(SqliteStore::temporary().await.unwrap());
+    retried_pages_leave_one_asset_per_device(store, true).await;
 }
 
 #[tokio::test]

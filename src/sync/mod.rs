@@ -8,6 +8,7 @@ mod progress;
 mod read_ahead;
 mod report;
 mod run;
+mod seen;
 mod steps;
 mod tally;
 

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::progress::{CancelToken, ProgressFn, SyncEvent};
 use super::report::{RunMode, RunReport};
 use super::run::Run;
+use super::seen::SeenCache;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ingest::{EngineOptions, IngestionEngine, now_micros};
 use crate::model::{ExternalDeviceId, IntegrationId, TenantId};
@@ -142,6 +143,8 @@ pub struct SyncOrchestrator {
     pub(super) engine: IngestionEngine,
     pub(super) options: SyncOptions,
     pub(super) progress: Option<ProgressFn>,
+    /// Seen sets of durable runs between their page steps in this process.
+    pub(super) seen_cache: Arc<SeenCache>,
 }
 
 impl fmt::Debug for SyncOrchestrator {
@@ -167,6 +170,7 @@ impl SyncOrchestrator {
             engine,
             options,
             progress: None,
+            seen_cache: Arc::default(),
         }
     }
 

@@ -18,6 +18,7 @@ use super::orchestrator::{RunRequest, SyncOrchestrator};
 use super::progress::SyncEvent;
 use super::read_ahead::read_ahead;
 use super::report::{HeldBackSweep, RunMode, RunReport, RunStatus};
+use super::seen::SeenSet;
 use super::steps::Listing;
 use super::tally::{Conclusion, RunTally};
 use crate::error::{Error, ErrorKind, Result};
@@ -59,7 +60,7 @@ pub(super) struct Run<'a> {
     /// Devices seen in this run: a device listed in two scopes is ingested once, and sweeps
     /// never tombstone a device seen anywhere. A durable step loads it from the store's seen
     /// log first.
-    pub(super) seen: HashSet<ExternalDeviceId>,
+    pub(super) seen: SeenSet,
     /// Devices first seen by this step, when a durable step records them in the seen log.
     pub(super) newly_seen: Option<Vec<ExternalDeviceId>>,
     /// `RunStarted` was emitted (exactly once per run, with the scope count when known).
@@ -153,7 +154,7 @@ impl<'a> Run<'a> {
             request,
             ctx,
             tally,
-            seen: HashSet::new(),
+            seen: SeenSet::default(),
             newly_seen: None,
             run_started: false,
             lease,
@@ -816,7 +817,7 @@ impl<'a> Run<'a> {
                 .map_err(Abort::Failed)?;
             let missing: Vec<ExternalDeviceId> = live
                 .iter()
-                .filter(|id| !self.seen.contains(*id))
+                .filter(|id| !self.seen.contains(id))
                 .cloned()
                 .collect();
             if missing.is_empty() {

@@ -22,7 +22,6 @@
 //! The in-process executor ([`SyncOrchestrator::run`]) runs the same phases back to back in
 //! one process, keeping the seen set in memory and listing scopes concurrently.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -32,6 +31,7 @@ use super::orchestrator::{RunRequest, SyncOrchestrator};
 use super::progress::CancelToken;
 use super::report::{RunMode, RunReport};
 use super::run::{Abort, PageEnd, Run, falls_back_to_full, renewing};
+use super::seen::SeenSet;
 use super::tally::RunTally;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ingest::now_micros;
@@ -301,26 +301,37 @@ impl SyncOrchestrator {
         let mut run = self.resume(provider, ticket, None, cancel).await?;
         run.newly_seen = Some(Vec::new());
         let chunk_name = chunk_name(task.chunk);
-        if !ticket.dry_run {
-            run.seen = self
-                .store
-                .seen_devices(
-                    ticket.tenant,
-                    ticket.integration,
-                    ticket.run_id,
-                    Some(&chunk_name),
-                )
-                .await?
-                .into_iter()
-                .collect();
-        }
+        run.seen = match self.seen_cache.take(ticket.run_id, task.chunk) {
+            Some(set) => set,
+            // Another process ran earlier steps (or this one restarted): read the log.
+            None if !ticket.dry_run => SeenSet::loaded(
+                self.store
+                    .seen_devices(
+                        ticket.tenant,
+                        ticket.integration,
+                        ticket.run_id,
+                        Some(&chunk_name),
+                    )
+                    .await?,
+                task.chunk,
+            ),
+            None => SeenSet::loaded(Vec::new(), task.chunk),
+        };
         let lease = run.lease.clone();
         let end = renewing(lease, async {
             run.check_cancel()?;
             run.list_one_page(&task.listing, task.cursor.clone()).await
         })
-        .await
-        .map_err(abort_error)?;
+        .await;
+        let end = match end {
+            Ok(end) => end,
+            Err(abort) => {
+                // What this attempt inserted is tagged with its chunk and forgotten on retry.
+                self.seen_cache
+                    .put(ticket.run_id, std::mem::take(&mut run.seen), task.chunk);
+                return Err(abort_error(abort));
+            }
+        };
         if !ticket.dry_run {
             let fresh = run.newly_seen.take().unwrap_or_default();
             self.store
@@ -333,6 +344,8 @@ impl SyncOrchestrator {
                 )
                 .await?;
         }
+        self.seen_cache
+            .put(ticket.run_id, std::mem::take(&mut run.seen), task.chunk + 1);
         Ok(PageStep {
             delta: run.tally,
             next: match end {
@@ -363,13 +376,14 @@ impl SyncOrchestrator {
         }
         let cancel = CancelToken::new();
         let mut run = self.resume(provider, ticket, Some(tally), &cancel).await?;
+        self.seen_cache.forget(ticket.run_id);
         if !ticket.dry_run {
             run.seen = self
                 .store
                 .seen_devices(ticket.tenant, ticket.integration, ticket.run_id, None)
                 .await?
                 .into_iter()
-                .collect::<HashSet<_>>();
+                .collect();
         }
         let result = match ended {
             StepsEnded::Listed => {
