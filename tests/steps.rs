@@ -63,6 +63,9 @@ async fn run_stepwise(
             .unwrap();
     }
     let begun = via_json(begun);
+    if let Some(report) = begun.finished {
+        return *report;
+    }
     let mut tally: RunTally = begun.tally;
     let mut listings: VecDeque<Listing> = begun.listings.into();
     let other_worker =
@@ -470,4 +473,30 @@ async fn a_listing_given_up_by_the_executor_is_incomplete_and_nothing_is_swept()
     assert!(a.sweep_skipped.is_some());
     assert_eq!(comparable(&a), comparable(&b));
     assert_eq!(contents(&direct).await, contents(&stepped).await);
+}
+
+#[tokio::test]
+async fn a_run_that_fails_in_its_first_step_is_finished_there_like_an_in_process_run() {
+    let (direct, stepped) = twin_harnesses(50, 2).await;
+    for h in [&direct, &stepped] {
+        h.provider
+            .inject(ScriptedFault::ListScopes(ErrorKind::Forbidden));
+    }
+
+    let a = direct.run(rmm_sync::sync::RunRequest::full()).await;
+    let b = run_stepwise(
+        &stepped,
+        Arc::clone(&stepped.provider) as _,
+        RunMode::Full,
+        Crashes::default(),
+    )
+    .await;
+
+    assert_eq!(a.status, RunStatus::Failed);
+    assert_eq!(comparable(&a), comparable(&b));
+    assert_eq!(a.errors.len(), 1);
+    assert_eq!(b.errors, a.errors);
+    let rec = stepped.integration_record().await;
+    assert_eq!(rec.lease, None, "released");
+    assert!(rec.sync_error.is_some());
 }

@@ -149,6 +149,11 @@ pub struct BegunRun {
     pub tally: RunTally,
     /// The listings to run, each from its first page.
     pub listings: Vec<Listing>,
+    /// The run ended in this step: it failed after taking the lease (a provider that refused
+    /// the scope listing, a store error). Its report, already recorded with status `failed`
+    /// and the lease released, as an in-process run reports it; no further step runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished: Option<Box<RunReport>>,
 }
 
 /// One page step's work: which listing, from where, and its number in the run.
@@ -221,6 +226,11 @@ impl SyncOrchestrator {
     /// Step 1: checks the integration, takes the lease as `ticket.holder`, sets status
     /// `syncing`, syncs scopes, applies identity changes, captures the change-log head, and
     /// plans the listings. Clears seen logs left by earlier runs of the integration.
+    ///
+    /// `Err` only before the lease is taken (unknown or inactive integration, wrong provider,
+    /// the lease held by another run) and for a store that cannot record the failure; a run
+    /// that fails after taking the lease is finished here and returned in
+    /// [`BegunRun::finished`].
     pub async fn begin_run(
         &self,
         provider: Arc<dyn RmmProvider>,
@@ -253,11 +263,21 @@ impl SyncOrchestrator {
                 .await?;
         }
         let lease = run.lease.clone();
-        let listings = renewing(lease, run.begin()).await.map_err(abort_error)?;
-        Ok(BegunRun {
-            tally: run.tally,
-            listings,
-        })
+        match renewing(lease, run.begin()).await {
+            Ok(listings) => Ok(BegunRun {
+                tally: run.tally,
+                listings,
+                finished: None,
+            }),
+            Err(abort) => {
+                let report = run.finish_and_release(Err(abort)).await?;
+                Ok(BegunRun {
+                    tally: run.tally,
+                    listings: Vec::new(),
+                    finished: Some(Box::new(report)),
+                })
+            }
+        }
     }
 
     /// Step 1b: an incremental run whose delta window the provider can no longer serve (its
@@ -279,6 +299,7 @@ impl SyncOrchestrator {
         Ok(BegunRun {
             tally: run.tally,
             listings,
+            finished: None,
         })
     }
 
