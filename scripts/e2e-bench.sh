@@ -13,6 +13,10 @@
 #   PROVIDERS="tanium tacticalrmm"   STORES="sqlite postgres"   SIZES="10000 50000 100000"
 #   PG_URL=postgres://postgres@127.0.0.1:5432   (trust auth; a scratch database per run)
 #   OUT=file   also append the table to this file
+#   RMM_SYNC_BIN=path   run this prebuilt binary instead of building the tree (A/B comparisons)
+# The CLI's CPU seconds (user + system, from /usr/bin/time) and the MiB it wrote (wchar from
+# /proc/<pid>/io) are printed too: they move much less with the machine's load than the wall
+# time does.
 set -euo pipefail
 
 PROVIDERS=${PROVIDERS:-"tanium tacticalrmm"}
@@ -35,14 +39,34 @@ if [[ " $STORES " == *" postgres "* ]] && ! command -v psql >/dev/null; then
     exit 2
 fi
 
-cargo build --release --features cli --bin rmm-sync >&2
-BIN="${CARGO_TARGET_DIR:-target}/release/rmm-sync"
+if [[ -n "${RMM_SYNC_BIN:-}" ]]; then
+    BIN=$RMM_SYNC_BIN # a prebuilt binary (A/B runs of two builds); no cargo build
+else
+    cargo build --release --features cli --bin rmm-sync >&2
+    BIN="${CARGO_TARGET_DIR:-target}/release/rmm-sync"
+fi
 
 WORK=$(mktemp -d)
 SIM_PID=""
 PG_DB=""
 export RMM_SYNC_SIM_TOKEN="bench-$RANDOM-$RANDOM"
 TICKS=$(getconf CLK_TCK)
+
+# Runs a command and saves the /proc/<pid>/io of its process after it exited (waitid with
+# WNOWAIT: the zombie is read before it is reaped). The command is /usr/bin/time, whose counters
+# include the CLI's once it has reaped it. wchar = bytes the CLI passed to write(2) and
+# friends (the SQLite WAL and database writes; not PostgreSQL's, which the server does).
+cat >"$WORK/io.py" <<'PY'
+import os, subprocess, sys
+p = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL)
+os.waitid(os.P_PID, p.pid, os.WEXITED | os.WNOWAIT)
+with open(f"/proc/{p.pid}/io") as f:
+    io = f.read()
+rc = p.wait()
+with open(sys.argv[1], "w") as f:
+    f.write(io)
+sys.exit(rc)
+PY
 
 cleanup() {
     if [[ -n "$SIM_PID" ]]; then
@@ -106,7 +130,7 @@ mutate() {
 }
 
 ROWS=()
-row() { ROWS+=("$(printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |' "$@")"); echo "${ROWS[-1]}" >&2; }
+row() { ROWS+=("$(printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |' "$@")"); echo "${ROWS[-1]}" >&2; }
 
 # One timed CLI run: `phase`, then the sync arguments.
 timed_sync() {
@@ -115,7 +139,8 @@ timed_sync() {
     local cpu0 cpu1 t0 t1
     cpu0=$(sim_cpu)
     t0=$(date +%s.%N)
-    /usr/bin/time -v -o "$WORK/time.txt" "$BIN" --config "$WORK/bench.toml" --json sync "$@" \
+    python3 "$WORK/io.py" "$WORK/io.txt" \
+        /usr/bin/time -v -o "$WORK/time.txt" "$BIN" --config "$WORK/bench.toml" --json sync "$@" \
         >"$WORK/report.json" 2>"$WORK/cli.err" || {
         echo "error: rmm-sync sync $* failed:" >&2
         cat "$WORK/cli.err" "$WORK/report.json" >&2
@@ -127,15 +152,19 @@ timed_sync() {
     read -r seen status < <(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))[0]; print(r["counts"]["seen"], r["status"])' "$WORK/report.json")
     [[ "$status" == "completed" ]] || { echo "error: run status $status" >&2; cat "$WORK/report.json" >&2; exit 1; }
     rss=$(awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$WORK/time.txt")
+    local clicpu
+    clicpu=$(awk -F': ' '/User time|System time/ { s += $2 } END { printf "%.2f", s }' "$WORK/time.txt")
+    local written
+    written=$(awk '/^wchar:/ { printf "%.0f", $2 / 1048576 }' "$WORK/io.txt")
     local wall rate simcpu
     wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
     rate=$(awk -v n="$seen" -v w="$wall" 'BEGIN { printf "%.0f", n / w }')
     simcpu=$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.2f", b - a }')
-    row "$PROVIDER" "$STORE" "$N" "$phase" "$seen" "$wall" "$rate" "$rss" "$(sim_hwm) / $simcpu"
+    row "$PROVIDER" "$STORE" "$N" "$phase" "$seen" "$wall" "$rate" "$clicpu" "$written" "$rss" "$(sim_hwm) / $simcpu"
 }
 
-echo "| provider | store | N | phase | devices | wall s | devices/s | CLI peak RSS MiB | simulator peak RSS MiB / CPU s |" >&2
-echo "|---|---|---|---|---|---|---|---|---|" >&2
+echo "| provider | store | N | phase | devices | wall s | devices/s | CLI CPU s | CLI MiB written | CLI peak RSS MiB | simulator peak RSS MiB / CPU s |" >&2
+echo "|---|---|---|---|---|---|---|---|---|---|---|" >&2
 for PROVIDER in $PROVIDERS; do
     for STORE in $STORES; do
         for N in $SIZES; do
@@ -180,7 +209,7 @@ EOF
 done
 
 {
-    echo "| provider | store | N | phase | devices | wall s | devices/s | CLI peak RSS MiB | simulator peak RSS MiB / CPU s |"
-    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "| provider | store | N | phase | devices | wall s | devices/s | CLI CPU s | CLI MiB written | CLI peak RSS MiB | simulator peak RSS MiB / CPU s |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${ROWS[@]}"
 } | tee ${OUT:+-a "$OUT"}

@@ -14,6 +14,7 @@ mod postgres {
     mod errors;
     pub(crate) mod guarded;
     pub(crate) mod harness;
+    mod identifiers;
     mod schema;
 }
 

@@ -732,3 +732,92 @@ async fn a_process_killed_inside_a_batch_loses_and_duplicates_nothing() {
     assert_eq!(last_committed(&lines), 2, "{lines:?}");
     assert_recovers(&db, 2).await;
 }
+
+// ---- identifier rows ------------------------------------------------------------------------
+
+/// The identifier rows a full rebuild would give, as (asset, kind, value), sorted.
+async fn expected_identifier_rows(store: &SqliteStore) -> Vec<(String, String, String)> {
+    let assets = store
+        .list_assets(tenant(), &AssetFilter::default())
+        .await
+        .unwrap();
+    let mut rows = Vec::new();
+    for a in &assets {
+        let k = rmm_sync::ingest::identity::identity_keys(&a.identity, a.serial_number.as_deref());
+        let id = a.asset_id.as_uuid().hyphenated().to_string();
+        for (kind, list) in [
+            ("s", k.serial_numbers),
+            ("m", k.mac_addresses),
+            ("u", k.system_uuids),
+        ] {
+            rows.extend(list.into_iter().map(|v| (id.clone(), kind.to_owned(), v)));
+        }
+    }
+    rows.sort();
+    rows
+}
+
+async fn identifier_rows(store: &SqliteStore) -> Vec<(String, String, String)> {
+    sqlx::query_as(
+        "SELECT asset_id, kind, value FROM rmm_sync_asset_identifiers \
+         ORDER BY asset_id, kind, value",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn identifier_rows_exist_only_once_matching_ran_and_then_follow_every_write() {
+    let db = TempDb::new();
+    let store = db.open().await;
+    let ctx = set_up(&store, "ids").await;
+    let engine = IngestionEngine::new(Arc::new(store.clone()));
+    engine.ingest(&ctx, devices(0..60)).await.unwrap();
+    let marker = "SELECT count(*) FROM rmm_sync_identifier_tenants";
+    assert!(
+        identifier_rows(&store).await.is_empty(),
+        "no identifiers while no run matches"
+    );
+    assert_eq!(count(&store, marker).await, 0);
+
+    // The first matching run builds them for the whole tenant, then writes its own.
+    let on = ctx.clone().with_cross_provider_matching(true);
+    engine.ingest(&on, devices(60..80)).await.unwrap();
+    assert_eq!(count(&store, marker).await, 1);
+    let expected = expected_identifier_rows(&store).await;
+    assert!(
+        expected.len() >= 80,
+        "the generated fleet has identifiers ({})",
+        expected.len()
+    );
+    assert_eq!(identifier_rows(&store).await, expected);
+
+    // Writes with matching off now maintain them: changed devices, new devices, a host edit.
+    let mut changed = devices(0..30);
+    for d in &mut changed {
+        d.serial_number = Reported::Value(format!("CHANGED-{}", d.external_id.as_str()));
+    }
+    engine.ingest(&ctx, changed).await.unwrap();
+    engine.ingest(&ctx, devices(80..100)).await.unwrap();
+    let asset = store
+        .list_assets(tenant(), &AssetFilter::default())
+        .await
+        .unwrap()[0]
+        .asset_id;
+    let edit = rmm_sync::store::HostAssetUpdate {
+        serial_number: Some(Some("HOST-EDITED-1".into())),
+        ..Default::default()
+    };
+    store
+        .update_asset(tenant(), asset, &edit, Utc::now())
+        .await
+        .unwrap();
+    // Another matching run does not build again (nor duplicate anything).
+    engine.ingest(&on, devices(60..80)).await.unwrap();
+    assert_eq!(
+        identifier_rows(&store).await,
+        expected_identifier_rows(&store).await
+    );
+    assert_eq!(count(&store, marker).await, 1);
+}

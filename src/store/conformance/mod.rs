@@ -138,8 +138,10 @@ pub use lifecycle::{
     tombstone_without_mapping_skips,
 };
 pub use matching::{
-    cross_provider_ambiguous_match_reported, cross_provider_single_match_links,
-    junk_identifiers_never_match,
+    concurrent_writes_while_matching_starts, cross_provider_ambiguous_match_reported,
+    cross_provider_single_match_links, identifiers_kept_once_per_asset,
+    junk_identifiers_never_match, matching_sees_changes_made_while_it_was_off,
+    matching_turned_on_finds_assets_written_with_it_off,
 };
 pub use reads::{
     list_assets_filters_by_integration, live_device_ids_per_scope,
@@ -388,6 +390,14 @@ macro_rules! __conformance_scenarios {
                 "§2 rule 4: several identity matches are `ambiguous`, nothing written",
             junk_identifiers_never_match [None]
                 "§2 rule 4: junk serials and placeholder UUIDs never match",
+            matching_turned_on_finds_assets_written_with_it_off [None]
+                "§2 rule 4: matching finds assets written while it was off (serial, MAC, UUID)",
+            matching_sees_changes_made_while_it_was_off [None]
+                "§2 rule 4: identifiers follow changes made with matching off; old ones never match",
+            identifiers_kept_once_per_asset [None]
+                "§2 rule 4: rewrites with matching off and on leave one candidate per asset",
+            concurrent_writes_while_matching_starts [None]
+                "§2 rule 4: writes racing the first matching run are matched later",
             dangling_mapping_repaired [None]
                 "§2 rule 5: a mapping whose asset is gone is repaired, same mapping id",
             // §2 transactions, isolation, concurrency

@@ -451,6 +451,7 @@ impl AssetStore for InMemoryStore {
             if let Some(v) = &u.location {
                 a.location = v.clone();
             }
+            let before = u.serial_number.as_ref().map(|_| a.clone());
             if let Some(v) = &u.serial_number {
                 a.serial_number = v.clone();
             }
@@ -458,6 +459,12 @@ impl AssetStore for InMemoryStore {
                 a.client_id = v;
             }
             a.updated_at = now;
+            if let Some(before) = before {
+                // The serial is a matching identifier: re-index it, as the SQL stores do.
+                let after = a.clone();
+                t.unindex_asset(&before);
+                t.index_asset(&after);
+            }
             Ok(())
         })
     }

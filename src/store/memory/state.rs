@@ -338,7 +338,7 @@ impl TenantState {
         }
     }
 
-    fn index_asset(&mut self, a: &AssetRecord) {
+    pub(super) fn index_asset(&mut self, a: &AssetRecord) {
         if let (Some(p), Some(d)) = (&a.rmm_provider, &a.rmm_device_id) {
             self.by_rmm_id
                 .entry((p.clone(), d.clone()))

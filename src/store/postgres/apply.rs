@@ -107,14 +107,17 @@ struct Plan<'a> {
 }
 
 impl<'a> Plan<'a> {
-    fn new(writes: &'a [DeviceWrite]) -> Self {
+    /// The batch's rows; identifier rows only when `identifiers` (the tenant's are maintained).
+    fn new(writes: &'a [DeviceWrite], identifiers: bool) -> Self {
         let mut p = Plan::default();
         for w in writes {
             match &w.asset {
                 AssetWrite::Keep => {}
                 AssetWrite::Insert(a) => {
                     p.inserts.push(a);
-                    p.identifiers.push_asset(a);
+                    if identifiers {
+                        p.identifiers.push_asset(a);
+                    }
                 }
                 AssetWrite::Update {
                     asset,
@@ -122,7 +125,9 @@ impl<'a> Plan<'a> {
                 } => {
                     p.updates.push(asset);
                     p.updates.expected_updated_at.push(*expected_updated_at);
-                    p.identifiers.push_asset(asset);
+                    if identifiers {
+                        p.identifiers.push_asset(asset);
+                    }
                 }
             }
             for k in &w.extension.delete {
@@ -145,9 +150,12 @@ pub(super) async fn apply(pool: &PgPool, tenant: TenantId, writes: &[DeviceWrite
     if writes.is_empty() {
         return Ok(0);
     }
-    let plan = Plan::new(writes);
     let t = *tenant.as_uuid();
     let mut tx = pool.begin().await.map_err(ctx("apply"))?;
+    // Before any asset row is written: a concurrent build of the tenant's identifiers either
+    // committed (and is seen here) or waits for this transaction and then reads its rows.
+    let maintained = identifiers::maintained(&mut tx, t).await?;
+    let plan = Plan::new(writes, maintained);
     if plan.inserts.len() > 0 {
         plan.inserts
             .bind(sqlx::query(&INSERT_ASSETS).bind(t), false)
@@ -193,7 +201,9 @@ pub(super) async fn apply(pool: &PgPool, tenant: TenantId, writes: &[DeviceWrite
             .await
             .map_err(ctx("apply (upsert mappings)"))?;
     }
-    identifiers::replace(&mut tx, t, &plan.updates.asset_id, &plan.identifiers).await?;
+    if maintained {
+        identifiers::replace(&mut tx, t, &plan.updates.asset_id, &plan.identifiers).await?;
+    }
     tx.commit().await.map_err(ctx("apply (commit)"))?;
     Ok(plan.inserts.len() as u64)
 }

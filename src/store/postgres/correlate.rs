@@ -183,6 +183,11 @@ pub(super) async fn correlate(
     tenant: TenantId,
     q: &CorrelationQuery,
 ) -> Result<Correlation> {
+    if q.identity.is_some() {
+        // Cross-provider matching is on for this run: the lookup below needs the tenant's
+        // identifier rows, which writes maintain only once they have been built.
+        super::identifiers::ensure_built(pool, *tenant.as_uuid()).await?;
+    }
     let ids: Vec<&str> = q.external_ids.iter().map(|d| d.as_str()).collect();
     let scopes: Vec<&str> = q.scope_ids.iter().map(|s| s.as_str()).collect();
     let (kinds, values) = identity_keys(q);

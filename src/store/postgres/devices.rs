@@ -303,6 +303,7 @@ pub(super) async fn update_asset(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let mut tx = pool.begin().await.map_err(ctx("update_asset"))?;
+    let maintained = identifiers::maintained(&mut tx, *tenant.as_uuid()).await?;
     let updated: Option<(Option<Json<IdentityHints>>, Option<String>)> = sqlx::query_as(
         "UPDATE assets SET
              name = COALESCE($3, name),
@@ -333,8 +334,9 @@ pub(super) async fn update_asset(
             format!("asset {asset} does not exist"),
         ));
     };
-    if u.serial_number.is_some() {
-        // The serial is an identifier: keep the lookup table in step.
+    if u.serial_number.is_some() && maintained {
+        // The serial is an identifier: keep the lookup table in step (in tenants whose
+        // identifiers are maintained; see `super::identifiers`).
         let mut record_like = IdentifierColumns::default();
         record_like.push_keys(
             *asset.as_uuid(),

@@ -166,8 +166,9 @@ pub(super) async fn update_asset(
             format!("asset {asset} does not exist"),
         ));
     }
-    if u.serial_number.is_some() {
-        // The serial is a matching identifier: keep the lookup table in step.
+    if u.serial_number.is_some() && super::identifiers::maintained(&mut tx, &tenant).await? {
+        // The serial is a matching identifier: keep the lookup table in step (in tenants whose
+        // identifiers are maintained; see `super::identifiers`).
         if let Some(a) = load_asset(&mut tx, &tenant, &key, OP).await? {
             sqlx::query(
                 "DELETE FROM rmm_sync_asset_identifiers WHERE tenant = ?1 AND asset_id = ?2",
@@ -191,7 +192,7 @@ pub(super) async fn update_asset(
             execute_rows(
                 &mut tx,
                 OP,
-                "INSERT OR IGNORE INTO rmm_sync_asset_identifiers (tenant, asset_id, kind, value) ",
+                super::identifiers::INSERT_IDENTIFIERS,
                 rows,
                 "",
             )

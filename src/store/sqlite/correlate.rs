@@ -62,6 +62,11 @@ pub(super) async fn correlate(
     let identity = q.identity.clone().unwrap_or_default();
     let list = |v: &[String]| json_array(v.iter().map(String::as_str));
 
+    if q.identity.is_some() {
+        // Cross-provider matching is on for this run: the lookups below need the tenant's
+        // identifier rows, which writes maintain only once they have been built.
+        super::identifiers::ensure_built(pool, &tenant).await?;
+    }
     let mut tx = pool.begin().await.during(OP)?;
     let mut c = Correlation::default();
 

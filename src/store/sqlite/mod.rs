@@ -31,6 +31,7 @@ mod correlate;
 mod devices;
 mod digest;
 mod errors;
+mod identifiers;
 mod integrations;
 mod rows;
 mod scopes;

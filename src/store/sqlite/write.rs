@@ -8,9 +8,9 @@ use sqlx::{SqliteConnection, SqlitePool};
 use super::bulk::{Val, execute_rows};
 use super::codec::{id, json, json_array, json_opt, ts, ts_opt};
 use super::errors::SqlResultExt;
+use super::identifiers;
 use super::rows::{ASSET_COLUMNS, EXTENSION_COLUMNS, get};
 use crate::error::{Error, ErrorKind, Result};
-use crate::ingest::identity::identity_keys;
 use crate::model::{AssetId, ExtensionKind, ExtensionRow, TenantId};
 use crate::store::{AssetRecord, AssetWrite, DeviceWrite, MappingRecord};
 
@@ -28,14 +28,17 @@ pub(super) async fn apply(
     }
     let tenant = id(tenant.as_uuid());
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.during(OP)?;
+    // Inside the write transaction, so a concurrent build of the tenant's identifiers is
+    // either committed (and seen here) or not started (and reads this batch's asset rows).
+    let maintained = identifiers::maintained(&mut tx, &tenant).await?;
     if writes_overlap(writes) {
         // Several writes for one asset or mapping: apply them one after another so the last
         // one wins, exactly as if they were separate batches (the engine never sends these).
         for w in writes {
-            write_set(&mut tx, &tenant, std::slice::from_ref(w)).await?;
+            write_set(&mut tx, &tenant, std::slice::from_ref(w), maintained).await?;
         }
     } else {
-        write_set(&mut tx, &tenant, writes).await?;
+        write_set(&mut tx, &tenant, writes, maintained).await?;
     }
     tx.commit().await.during(OP)
 }
@@ -52,6 +55,7 @@ async fn write_set(
     conn: &mut SqliteConnection,
     tenant: &str,
     writes: &[DeviceWrite],
+    maintained: bool,
 ) -> Result<()> {
     let mut inserts = Vec::new();
     let mut updates = Vec::new();
@@ -67,8 +71,10 @@ async fn write_set(
     }
     insert_assets(conn, tenant, &inserts).await?;
     update_assets(conn, tenant, &updates).await?;
-    let updated: Vec<&AssetRecord> = updates.iter().map(|(a, _)| *a).collect();
-    write_identifiers(conn, tenant, &inserts, &updated).await?;
+    if maintained {
+        let updated: Vec<&AssetRecord> = updates.iter().map(|(a, _)| *a).collect();
+        write_identifiers(conn, tenant, &inserts, &updated).await?;
+    }
     write_extensions(conn, tenant, writes).await?;
     upsert_mappings(conn, tenant, writes).await
 }
@@ -231,7 +237,8 @@ async fn explain_stale_updates(
 }
 
 /// Keeps `rmm_sync_asset_identifiers` equal to the normalized identifiers of every written
-/// asset, for cross-provider matching lookups.
+/// asset, for cross-provider matching lookups; only in tenants whose identifiers are maintained
+/// (see [`super::identifiers`]).
 async fn write_identifiers(
     conn: &mut SqliteConnection,
     tenant: &str,
@@ -265,25 +272,13 @@ async fn write_identifiers(
             ]);
         }
     }
-    execute_rows(
-        conn,
-        OP,
-        "INSERT OR IGNORE INTO rmm_sync_asset_identifiers (tenant, asset_id, kind, value) ",
-        rows,
-        "",
-    )
-    .await?;
+    execute_rows(conn, OP, identifiers::INSERT_IDENTIFIERS, rows, "").await?;
     Ok(())
 }
 
 /// The identifier rows of an asset: kind `s` (serial), `m` (MAC), `u` (system UUID).
 pub(super) fn identifier_rows(a: &AssetRecord) -> Vec<(&'static str, String)> {
-    let keys = identity_keys(&a.identity, a.serial_number.as_deref());
-    let mut out = Vec::new();
-    out.extend(keys.serial_numbers.into_iter().map(|v| ("s", v)));
-    out.extend(keys.mac_addresses.into_iter().map(|v| ("m", v)));
-    out.extend(keys.system_uuids.into_iter().map(|v| ("u", v)));
-    out
+    identifiers::key_rows(&a.identity, a.serial_number.as_deref())
 }
 
 /// The table of an extension kind.
