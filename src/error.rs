@@ -193,6 +193,11 @@ impl Error {
         self.retry_after
     }
 
+    /// Whether a retry layer already gave up on this error ([`Error::set_persistent`]).
+    pub fn is_persistent(&self) -> bool {
+        self.persistent
+    }
+
     /// Whether trying again may help (and no retry layer has given up on it yet).
     pub fn is_retryable(&self) -> bool {
         !self.persistent && self.kind.is_retryable()

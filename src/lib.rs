@@ -17,6 +17,7 @@
 //!   conformance suite (feature `conformance`).
 //! - [`ingest`]: the engine: one correlation round trip and one transaction per batch.
 //! - [`sync`]: the orchestrator: runs, status lifecycle, sweeps, leases, progress.
+//! - [`transport`]: executors other than the in-process one (Temporal, feature `temporal`).
 //! - `testkit` (feature `testkit`): a scripted in-memory provider and HTTP simulators of each
 //!   provider, for tests and demos.
 //!
@@ -69,6 +70,8 @@
 //! | `tactical` | `provider::tactical`: Tactical RMM (API key / Knox, webhooks) |
 //! | `sqlite` | `store::sqlite`: `SqliteStore`, the embedded default |
 //! | `postgres` | `store::postgres`: `PostgresStore` on the reference schema |
+//! | `service` | `service`: scheduler, webhook receiver, health and metrics |
+//! | `temporal` | `transport::temporal`: Temporal connection, ids, retry mapping, Schedules |
 //! | `cli` | the `rmm-sync` binary |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -76,12 +79,15 @@ pub mod error;
 pub mod ingest;
 pub mod model;
 pub mod provider;
+#[cfg(feature = "schedule")]
+pub mod schedule;
 #[cfg(feature = "service")]
 pub mod service;
 pub mod store;
 pub mod sync;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+pub mod transport;
 
 #[cfg(feature = "mock")]
 pub mod mock;

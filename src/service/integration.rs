@@ -2,36 +2,11 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
-use super::schedule::Schedule;
 use super::webhook::WebhookSource;
 use crate::model::{IntegrationId, TenantId};
 use crate::provider::RmmProvider;
-
-/// When an integration's runs are due.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SyncSchedule {
-    /// Full runs (list everything, sweep what is gone).
-    pub full: Option<Schedule>,
-    /// Incremental runs (provider deltas).
-    pub incremental: Option<Schedule>,
-    /// The largest random delay added to each due time; `None`: each schedule's
-    /// [`Schedule::default_jitter`].
-    pub jitter: Option<Duration>,
-}
-
-impl SyncSchedule {
-    /// No scheduled runs (webhooks only, or runs a host starts itself).
-    pub fn none() -> Self {
-        Self::default()
-    }
-
-    /// The jitter for one of the schedules.
-    pub(crate) fn jitter_for(&self, schedule: &Schedule) -> Duration {
-        self.jitter.unwrap_or_else(|| schedule.default_jitter())
-    }
-}
+use crate::schedule::SyncSchedule;
 
 /// One integration the service schedules and receives webhooks for. The integration must exist
 /// in the store (`AssetStore::upsert_integration`) before the service starts.

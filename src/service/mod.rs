@@ -27,14 +27,13 @@ mod integration;
 mod metrics;
 mod next_runs;
 mod options;
-mod schedule;
 mod webhook;
 mod worker;
 
+pub use crate::schedule::{Schedule, SyncSchedule};
 pub use host::{RunningService, ShutdownReport, SyncService};
-pub use integration::{ServiceIntegration, SyncSchedule};
+pub use integration::ServiceIntegration;
 pub use metrics::ServiceMetrics;
 pub use next_runs::{NextRun, next_runs};
 pub use options::ServiceOptions;
-pub use schedule::Schedule;
 pub use webhook::{DeviceAction, WebhookDelivery, WebhookParser, WebhookSource};

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::integration::SyncSchedule;
+use crate::schedule::SyncSchedule;
 use crate::store::IntegrationRecord;
 use crate::sync::RunMode;
 

@@ -10,10 +10,10 @@ use tokio::time::Instant;
 
 use super::host::{Shared, Slot};
 use super::next_runs::next_runs;
-use super::schedule::{Schedule, jitter};
 use super::webhook::{DeviceAction, Taken};
 use crate::ErrorKind;
 use crate::ingest::{IngestContext, now_micros};
+use crate::schedule::{Schedule, jitter};
 use crate::sync::{RunMode, RunReport, RunRequest};
 
 /// At most this many skipped ticks are counted for one overlap (a 1-minute cron during a

@@ -22,10 +22,22 @@ pub(crate) async fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
     if let Command::Simulate(args) = &cli.command {
         return crate::simulate::run(cli, args).await;
     }
+    #[cfg(not(feature = "temporal"))]
+    if let Command::Temporal { .. } = &cli.command {
+        bail!(UsageError(
+            "`rmm-sync temporal` needs a binary built with the `temporal` feature (cargo build --features cli,temporal)".to_owned()
+        ));
+    }
     let config = Config::load(&cli.config)?;
+    #[cfg(feature = "temporal")]
+    if let Command::Temporal(args) = &cli.command {
+        return crate::temporal::run(cli, &config, args).await;
+    }
     let ctx = Ctx::open(cli, config).await?;
     match &cli.command {
-        Command::Demo(_) | Command::Simulate(_) => unreachable!("handled above"),
+        Command::Demo(_) | Command::Simulate(_) | Command::Temporal { .. } => {
+            unreachable!("handled above")
+        }
         Command::Check(a) => ctx.check(a.integration.as_deref()).await,
         Command::Scopes(ScopesCommand::Sync(a)) => ctx.scopes_sync(a.integration.as_deref()).await,
         Command::Scopes(ScopesCommand::List(a)) => ctx.scopes_list(a.integration.as_deref()).await,

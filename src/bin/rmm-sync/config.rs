@@ -40,6 +40,14 @@ pub(crate) struct Config {
     /// `rmm-sync serve` settings.
     #[serde(default)]
     pub(crate) serve: ServeConfig,
+    /// `[temporal]`: server address, namespace, task queue.
+    #[cfg(feature = "temporal")]
+    #[serde(default)]
+    pub(crate) temporal: rmm_sync::transport::temporal::TemporalConfig,
+    /// `[temporal]` in a binary built without the feature: refused in `validate`.
+    #[cfg(not(feature = "temporal"))]
+    #[serde(default)]
+    pub(crate) temporal: Option<toml::Value>,
     /// Integrations.
     #[serde(default)]
     pub(crate) integrations: Vec<IntegrationConfig>,
@@ -171,6 +179,12 @@ impl Config {
 
     fn validate(&self) -> anyhow::Result<()> {
         self.tenant()?;
+        #[cfg(not(feature = "temporal"))]
+        if self.temporal.is_some() {
+            bail!(UsageError(
+                "section `[temporal]`: this binary was built without the `temporal` feature (build with --features cli,temporal)".to_owned()
+            ));
+        }
         if let Some(ttl) = self.lease_ttl
             && ttl < Duration::from_secs(2)
         {
@@ -429,6 +443,33 @@ mod tests {
             format!("{err:#}").contains("Tanium sends no webhooks"),
             "{err:#}"
         );
+    }
+
+    #[test]
+    fn the_temporal_section_needs_the_feature() {
+        let text = "store = \"sqlite::memory:\"\n[temporal]\naddress = \"10.0.0.5:7233\"\ntask_queue = \"sync\"\n";
+        #[cfg(feature = "temporal")]
+        {
+            let c = Config::parse(text).unwrap();
+            assert_eq!(c.temporal.address, "10.0.0.5:7233");
+            assert_eq!(c.temporal.task_queue, "sync");
+            assert_eq!(c.temporal.namespace, "default");
+            let d = Config::parse("store = \"sqlite::memory:\"\n").unwrap();
+            assert_eq!(
+                d.temporal,
+                rmm_sync::transport::temporal::TemporalConfig::default()
+            );
+            let err = Config::parse(&format!("{text}adress = \"x\"\n")).unwrap_err();
+            assert!(format!("{err:#}").contains("adress"), "{err:#}");
+        }
+        #[cfg(not(feature = "temporal"))]
+        {
+            let err = Config::parse(text).unwrap_err();
+            assert!(
+                format!("{err:#}").contains("built without the `temporal` feature"),
+                "{err:#}"
+            );
+        }
     }
 
     #[test]

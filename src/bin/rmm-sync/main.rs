@@ -10,6 +10,8 @@ mod process;
 mod progress;
 mod serve;
 mod simulate;
+#[cfg(feature = "temporal")]
+mod temporal;
 mod wiring;
 
 use std::path::PathBuf;
@@ -57,6 +59,17 @@ pub(crate) enum Command {
     Serve(serve::ServeArgs),
     /// Run one provider simulator as its own process (for tests and benchmarks).
     Simulate(simulate::SimulateArgs),
+    /// Temporal transport: schedules (built with the `temporal` feature).
+    #[cfg(feature = "temporal")]
+    Temporal(temporal::TemporalArgs),
+    /// Present without the `temporal` feature only to say so.
+    #[cfg(not(feature = "temporal"))]
+    #[command(hide = true)]
+    Temporal {
+        /// Ignored.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,7 @@
-//! When a scheduled run is due: an interval (`"15m"`) or a 5-field cron expression
-//! (`"0 3 * * *"`, UTC), parsed by `croner`, plus jitter.
+//! When scheduled runs are due (feature `schedule`, enabled by `service` and `temporal`): an
+//! interval (`"15m"`) or a 5-field cron expression (`"0 3 * * *"`, UTC), parsed by `croner`,
+//! plus jitter. The plain description both executors read: the in-process scheduler
+//! (`service`) and Temporal Schedules (`transport::temporal`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -19,6 +21,30 @@ pub enum Schedule {
     /// At the times a 5-field cron expression (minute hour day-of-month month day-of-week)
     /// names, in UTC.
     Cron(Box<Cron>),
+}
+
+/// When an integration's runs are due.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncSchedule {
+    /// Full runs (list everything, sweep what is gone).
+    pub full: Option<Schedule>,
+    /// Incremental runs (provider deltas).
+    pub incremental: Option<Schedule>,
+    /// The largest random delay added to each due time; `None`: each schedule's
+    /// [`Schedule::default_jitter`].
+    pub jitter: Option<Duration>,
+}
+
+impl SyncSchedule {
+    /// No scheduled runs (webhooks only, or runs a host starts itself).
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// The jitter for one of the schedules.
+    pub fn jitter_for(&self, schedule: &Schedule) -> Duration {
+        self.jitter.unwrap_or_else(|| schedule.default_jitter())
+    }
 }
 
 /// Intervals below this would only hammer the provider.
@@ -79,6 +105,14 @@ fn fmt_duration(d: Duration) -> String {
 }
 
 impl Schedule {
+    /// The cron pattern as written (`"0 3 * * *"`, `"@daily"`); `None` for an interval.
+    pub fn cron_pattern(&self) -> Option<String> {
+        match self {
+            Schedule::Every(_) => None,
+            Schedule::Cron(c) => Some(c.pattern.to_string()),
+        }
+    }
+
     /// When the next run is due, given when the last one of this mode ran (`None`: never —
     /// then it is due now: a schedule whose tick was missed runs once, without a pile-up).
     /// For an interval that is `last + interval`; for cron the first matching minute after
@@ -126,6 +160,7 @@ impl Schedule {
 
 /// A uniformly random duration in `[0, max]` (from the OS-seeded UUID generator: jitter needs
 /// spread, not cryptographic quality).
+#[cfg_attr(not(feature = "service"), allow(dead_code))]
 pub(crate) fn jitter(max: Duration) -> Duration {
     let nanos = u64::try_from(max.as_nanos()).unwrap_or(u64::MAX);
     if nanos == 0 {
