@@ -12,9 +12,11 @@ use serde_json::json;
 use crate::config::{Config, IntegrationConfig};
 use crate::exit::{self, UsageError};
 use crate::output::{self, SyncReportJson};
-use crate::{Cli, Command, DevicesCommand, MapArgs, ScopesCommand, SyncArgs, wiring};
+use crate::{Cli, Command, DevicesCommand, MapArgs, ScopesCommand, SyncArgs, Via, wiring};
 
 /// Runs the command and returns the exit code.
+// Not `Send` with the `temporal` feature (its worker loop is not); `main` blocks on it.
+#[allow(clippy::future_not_send)]
 pub(crate) async fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
     if let Command::Demo(args) = &cli.command {
         return crate::demo::run(cli, args).await;
@@ -267,26 +269,37 @@ impl<'a> Ctx<'a> {
         let mut out = Vec::new();
         for cfg in self.config.select(a.integration.as_deref())? {
             self.ensure_integration(cfg).await?;
-            let provider = match wiring::build_provider(cfg) {
-                Ok(p) => p,
-                Err(e) => bail!(e.context(format!("integration {:?}", cfg.id))),
+            let bar = match a.via {
+                // The workers report progress in their own logs.
+                Via::Temporal => None,
+                Via::Direct => crate::progress::bar(&cfg.id, !self.cli.quiet && !self.cli.json),
             };
-            let mut orchestrator =
-                SyncOrchestrator::with_options(Arc::clone(&self.store), self.config.sync_options());
-            let bar = crate::progress::bar(&cfg.id, !self.cli.quiet && !self.cli.json);
-            if let Some((f, _)) = &bar {
-                orchestrator = orchestrator.with_progress(Arc::clone(f));
-            }
-            let request = if a.incremental {
-                RunRequest::incremental()
-            } else {
-                RunRequest::full()
-            }
-            .dry_run(a.dry_run);
-            let report = match orchestrator
-                .run(self.tenant, cfg.integration_id(), provider, request)
-                .await
-            {
+            let outcome = match a.via {
+                Via::Direct => {
+                    let provider = match wiring::build_provider(cfg) {
+                        Ok(p) => p,
+                        Err(e) => bail!(e.context(format!("integration {:?}", cfg.id))),
+                    };
+                    let mut orchestrator = SyncOrchestrator::with_options(
+                        Arc::clone(&self.store),
+                        self.config.sync_options(),
+                    );
+                    if let Some((f, _)) = &bar {
+                        orchestrator = orchestrator.with_progress(Arc::clone(f));
+                    }
+                    let request = if a.incremental {
+                        RunRequest::incremental()
+                    } else {
+                        RunRequest::full()
+                    }
+                    .dry_run(a.dry_run);
+                    orchestrator
+                        .run(self.tenant, cfg.integration_id(), provider, request)
+                        .await
+                }
+                Via::Temporal => self.sync_via_temporal(cfg, a).await,
+            };
+            let report = match outcome {
                 Ok(report) => report,
                 Err(e) if e.kind() == ErrorKind::LeaseHeld => {
                     // Busy, not broken: say so, go on with the other integrations.
@@ -337,6 +350,44 @@ impl<'a> Ctx<'a> {
             output::json(&out)?;
         }
         Ok(code)
+    }
+
+    /// One integration's run as a Temporal workflow; its outcome as a direct run's would be.
+    #[cfg(feature = "temporal")]
+    async fn sync_via_temporal(
+        &self,
+        cfg: &IntegrationConfig,
+        a: &SyncArgs,
+    ) -> rmm_sync::Result<rmm_sync::sync::RunReport> {
+        use rmm_sync::sync::RunMode;
+        use rmm_sync::transport::temporal::{self, SyncWorkflowInput, SyncWorkflowOutcome};
+        let settings = crate::temporal::config_settings(&self.config);
+        let client = temporal::connect(&settings).await?;
+        let mode = if a.incremental {
+            RunMode::Incremental
+        } else {
+            RunMode::Full
+        };
+        let mut input = SyncWorkflowInput::new(self.tenant, cfg.integration_id(), mode);
+        input.dry_run = a.dry_run;
+        match temporal::run_via_temporal(&client, &settings, input).await? {
+            SyncWorkflowOutcome::Finished(report) => Ok(*report),
+            SyncWorkflowOutcome::Refused { kind, message } => {
+                Err(rmm_sync::Error::new(kind, message))
+            }
+        }
+    }
+
+    #[cfg(not(feature = "temporal"))]
+    async fn sync_via_temporal(
+        &self,
+        _cfg: &IntegrationConfig,
+        _a: &SyncArgs,
+    ) -> rmm_sync::Result<rmm_sync::sync::RunReport> {
+        Err(rmm_sync::Error::new(
+            ErrorKind::InvalidConfig,
+            "`sync --via temporal` needs a binary built with the `temporal` feature (cargo build --features cli,temporal)",
+        ))
     }
 
     async fn status(&self) -> anyhow::Result<u8> {

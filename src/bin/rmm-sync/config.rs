@@ -73,7 +73,7 @@ pub(crate) struct ServeConfig {
 }
 
 /// `schedule = { full = "0 3 * * *", incremental = "10m" }`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ScheduleConfig {
     /// Full runs: an interval or a 5-field cron expression (UTC).
@@ -88,7 +88,7 @@ pub(crate) struct ScheduleConfig {
 }
 
 /// `webhook = { secret_env = "VAR" }` or `{ secret_file = "path" }`; never inline.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct WebhookConfig {
     /// Environment variable holding the shared secret.
@@ -123,7 +123,7 @@ mod duration_opt {
 
 /// One `[[integrations]]` entry. Keys other than the common ones are the adapter's own and are
 /// validated by the adapter (an unknown one is an error naming it).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub(crate) struct IntegrationConfig {
     /// Unique name.
     pub(crate) id: String,

@@ -132,6 +132,20 @@ pub(crate) struct SyncArgs {
     /// Show what would change; write nothing.
     #[arg(long)]
     pub(crate) dry_run: bool,
+    /// Where the run executes: in this process (default), or as a Temporal workflow on the
+    /// workers of the `[temporal]` task queue (needs the `temporal` feature); either way this
+    /// command waits and prints the same report and exit code.
+    #[arg(long, value_enum, default_value_t = Via::Direct)]
+    pub(crate) via: Via,
+}
+
+/// Where `sync` runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Via {
+    /// In this process.
+    Direct,
+    /// As a Temporal workflow (`rmm-sync temporal worker` executes it).
+    Temporal,
 }
 
 #[derive(Debug, Subcommand)]

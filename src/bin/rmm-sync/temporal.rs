@@ -1,14 +1,25 @@
-//! `rmm-sync temporal …` (built with the `temporal` feature): Temporal Schedules from the
-//! config's `schedule` tables. Needs the Temporal server, not the store.
+//! `rmm-sync temporal …` (built with the `temporal` feature): a worker executing the sync
+//! workflows of the config's integrations, and Temporal Schedules from their `schedule` tables
+//! (which need the Temporal server, not the store).
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use async_trait::async_trait;
 use clap::{Args, Subcommand};
+use rmm_sync::model::{IntegrationId, TenantId};
+use rmm_sync::provider::RmmProvider;
+use rmm_sync::sync::SyncOrchestrator;
 use rmm_sync::transport::temporal::{
-    self, ScheduledIntegration, TemporalConfig, apply_schedules, list_schedules,
+    self, ProviderSource, ScheduledIntegration, SyncActivities, TemporalConfig, apply_schedules,
+    list_schedules,
 };
+use rmm_sync::{Error, ErrorKind};
 
 use crate::Cli;
-use crate::config::Config;
-use crate::output;
+use crate::config::{Config, IntegrationConfig};
+use crate::{output, process, wiring};
 
 #[derive(Debug, Args)]
 pub(crate) struct TemporalArgs {
@@ -31,7 +42,9 @@ pub(crate) enum TemporalCommand {
     /// Temporal Schedules made from each integration's `schedule`.
     #[command(subcommand)]
     Schedules(SchedulesCommand),
-    // `Worker(WorkerArgs)` comes here.
+    /// Execute sync workflows and their activities for every integration in the config, until
+    /// SIGINT/SIGTERM. Many workers (on many machines) may share a task queue.
+    Worker,
 }
 
 #[derive(Debug, Subcommand)]
@@ -58,6 +71,100 @@ fn settings(config: &Config, args: &TemporalArgs) -> TemporalConfig {
     t
 }
 
+/// The `[temporal]` settings of `sync --via temporal` (no flags there: the config decides).
+pub(crate) fn config_settings(config: &Config) -> TemporalConfig {
+    config.temporal.clone()
+}
+
+/// The worker's providers: built from the config file on first use, then kept (one HTTP client
+/// and token cache per integration for the life of the worker).
+struct ConfigProviders {
+    tenant: TenantId,
+    integrations: Vec<IntegrationConfig>,
+    built: Mutex<HashMap<IntegrationId, Arc<dyn RmmProvider>>>,
+}
+
+impl std::fmt::Debug for ConfigProviders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Integration names only: their tables hold token locations.
+        let names: Vec<&str> = self.integrations.iter().map(|i| i.id.as_str()).collect();
+        f.debug_struct("ConfigProviders")
+            .field("integrations", &names)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl ProviderSource for ConfigProviders {
+    async fn provider(
+        &self,
+        tenant: TenantId,
+        integration: IntegrationId,
+    ) -> rmm_sync::Result<Arc<dyn RmmProvider>> {
+        if let Some(p) = self.built.lock().expect("poisoned").get(&integration) {
+            return Ok(Arc::clone(p));
+        }
+        let Some(cfg) = self
+            .integrations
+            .iter()
+            .find(|i| tenant == self.tenant && i.integration_id() == integration)
+        else {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "integration {integration} of tenant {tenant} is not in this worker's config"
+                ),
+            ));
+        };
+        let provider = wiring::build_provider(cfg).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidConfig,
+                format!("integration {:?}: {e:#}", cfg.id),
+            )
+        })?;
+        self.built
+            .lock()
+            .expect("poisoned")
+            .insert(integration, Arc::clone(&provider));
+        Ok(provider)
+    }
+}
+
+// Not `Send`: the SDK's worker loop is not (it runs on `main`'s `block_on`).
+#[allow(clippy::future_not_send)]
+async fn worker(cli: &Cli, config: &Config, settings: &TemporalConfig) -> anyhow::Result<u8> {
+    let tenant = config.tenant()?;
+    let store = wiring::open_store(&config.store)
+        .await
+        .with_context(|| format!("opening store {}", wiring::redact(&config.store)))?;
+    let integrations: Vec<IntegrationConfig> = config.select(None)?.into_iter().cloned().collect();
+    for cfg in &integrations {
+        store
+            .upsert_integration(tenant, &wiring::integration_spec(cfg))
+            .await?;
+    }
+    let orch = SyncOrchestrator::with_options(store, config.sync_options());
+    let providers = Arc::new(ConfigProviders {
+        tenant,
+        integrations,
+        built: Mutex::new(HashMap::new()),
+    });
+    let client = temporal::connect(settings).await?;
+    if !cli.quiet && !cli.json {
+        println!(
+            "worker polling task queue {:?} on {} (namespace {:?}); SIGINT/SIGTERM to stop",
+            settings.task_queue, settings.address, settings.namespace
+        );
+    }
+    let stop = async {
+        if let Err(e) = process::wait_for_stop().await {
+            tracing::warn!(error = %e, "cannot wait for signals; stopping the worker");
+        }
+    };
+    temporal::run_worker(client, settings, SyncActivities::new(orch, providers), stop).await?;
+    Ok(0)
+}
+
 fn scheduled(config: &Config) -> anyhow::Result<Vec<ScheduledIntegration>> {
     let tenant = config.tenant()?;
     config
@@ -74,8 +181,12 @@ fn scheduled(config: &Config) -> anyhow::Result<Vec<ScheduledIntegration>> {
         .collect()
 }
 
+#[allow(clippy::future_not_send)] // `worker`
 pub(crate) async fn run(cli: &Cli, config: &Config, args: &TemporalArgs) -> anyhow::Result<u8> {
     let settings = settings(config, args);
+    if let TemporalCommand::Worker = &args.command {
+        return worker(cli, config, &settings).await;
+    }
     let integrations = scheduled(config)?;
     let client = temporal::connect(&settings).await?;
     let say = !cli.quiet && !cli.json;
@@ -145,6 +256,7 @@ pub(crate) async fn run(cli: &Cli, config: &Config, args: &TemporalArgs) -> anyh
                 }
             }
         }
+        TemporalCommand::Worker => unreachable!("handled above"),
     }
     Ok(0)
 }

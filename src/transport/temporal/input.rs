@@ -15,7 +15,7 @@ pub const DEVICE_REFRESH_WORKFLOW: &str = "DeviceRefreshWorkflow";
 /// The input of [`INTEGRATION_SYNC_WORKFLOW`] and [`DEVICE_REFRESH_WORKFLOW`]: which run, of
 /// what. Serialized as JSON (Temporal's default payload converter), so field names are part of
 /// the wire format: running workflows and stored schedules carry it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SyncWorkflowInput {
     /// The tenant.
     pub tenant: TenantId,
@@ -29,6 +29,10 @@ pub struct SyncWorkflowInput {
     /// Show what would change; write nothing.
     #[serde(default)]
     pub dry_run: bool,
+    /// Where the run stands when the workflow continued as new (`None` for a fresh run: what
+    /// schedules and `sync --via temporal` send).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<Box<super::workflow::Continuation>>,
 }
 
 impl SyncWorkflowInput {
@@ -40,6 +44,7 @@ impl SyncWorkflowInput {
             mode,
             device: None,
             dry_run: false,
+            resume: None,
         }
     }
 }

@@ -9,18 +9,39 @@
 //! - [`schedules`]: Temporal Schedules from the same per-integration [`SyncSchedule`] that
 //!   `serve` uses; applied idempotently.
 //! - [`SyncWorkflowInput`]: the workflow input the schedules send.
+//! - [`IntegrationSyncWorkflow`] and [`SyncActivities`]: the run as a workflow of the step
+//!   seam's steps ([`crate::sync::RunTicket`] …); [`run_worker`] executes them,
+//!   [`run_via_temporal`] starts one and waits for its report.
 //!
 //! [`SyncSchedule`]: crate::schedule::SyncSchedule
 
+// The SDK's `#[activities]` / `#[workflow_methods]` macros generate a marker type and an
+// associated constant per method, undocumented and without `Debug`; our own items in these
+// files are documented all the same.
+#[allow(missing_docs, missing_debug_implementations)]
+mod activities;
+mod client;
 mod config;
 pub mod ids;
 mod input;
 pub mod retry;
 pub mod schedules;
+mod worker;
+#[allow(missing_docs, missing_debug_implementations)]
+mod workflow;
 
+pub use activities::{
+    BeginOutcome, FinishInput, PagesInput, PagesOutcome, ProviderSource, SyncActivities,
+};
+pub use client::{SyncStart, run_via_temporal, start_sync};
 pub use config::{TemporalConfig, connect};
 pub use input::{DEVICE_REFRESH_WORKFLOW, INTEGRATION_SYNC_WORKFLOW, SyncWorkflowInput};
 pub use retry::{activity_failure, default_retry_policy};
 pub use schedules::{
     ApplyReport, ScheduleInfo, ScheduledIntegration, apply_schedules, list_schedules,
+};
+pub use worker::{run_worker, worker_options};
+pub use workflow::{
+    Continuation, IntegrationSyncWorkflow, PAGES_PER_ACTIVITY, PAGES_PER_EXECUTION,
+    SyncWorkflowOutcome,
 };

@@ -1,0 +1,301 @@
+//! `IntegrationSyncWorkflow`: one run of one integration as Temporal activities — begin, pages
+//! in groups, finish — with the run's tally in workflow state, continue-as-new before the
+//! history grows large, and cancellation that still finishes the run (status `cancelled`,
+//! lease released).
+//!
+//! Workflow code must be deterministic: it only merges tallies and decides which activity runs
+//! next. Time and the run id come from the workflow's own (replayed) values.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use temporalio_macros::{workflow, workflow_methods};
+use temporalio_sdk::{
+    ActivityExecutionError, ActivityOptions, ContinueAsNewOptions, WorkflowCancellationToken,
+    WorkflowContext, WorkflowResult,
+};
+
+use super::activities::{BeginOutcome, FinishInput, PagesInput, PagesOutcome, SyncActivities};
+use super::input::SyncWorkflowInput;
+use super::retry::default_retry_policy;
+use crate::error::{Error, ErrorKind};
+use crate::model::RunId;
+use crate::provider::Cursor;
+use crate::sync::{Listing, PageTask, RunReport, RunTally, RunTicket, StepsEnded};
+
+/// Pages one `list_pages` activity takes before returning to the workflow: fewer activities
+/// (history events) per run, while a lost worker costs at most this many pages again — less,
+/// since the activity heartbeats after each page.
+pub const PAGES_PER_ACTIVITY: u32 = 10;
+
+/// Pages after which the workflow continues as new, carrying its state: keeps the history of
+/// one execution small (about 4 events per activity) whatever the fleet size.
+pub const PAGES_PER_EXECUTION: u64 = 500;
+
+/// Errors a report keeps (the in-process default).
+const MAX_REPORT_ERRORS: usize = 100;
+
+/// Where a run stands between two executions (continue-as-new) of its workflow.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Continuation {
+    /// The run.
+    pub ticket: RunTicket,
+    /// Its findings so far.
+    pub tally: RunTally,
+    /// Listings still to run (the first is the current one).
+    pub listings: Vec<Listing>,
+    /// The current listing's cursor (`None`: its first page).
+    pub cursor: Option<Cursor>,
+    /// The next page's chunk number.
+    pub chunk: u64,
+}
+
+/// The result of a sync workflow.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum SyncWorkflowOutcome {
+    /// The run ran (completed, with errors, failed or cancelled: see the report's status).
+    Finished(Box<RunReport>),
+    /// The run did not start (lease held by another run, unknown or inactive integration).
+    Refused {
+        /// The error class.
+        kind: ErrorKind,
+        /// What was wrong.
+        message: String,
+    },
+}
+
+/// One run of one integration (see the module docs). Its workflow id is
+/// [`super::ids::sync_workflow_id`], so at most one runs per integration in a namespace.
+#[workflow]
+#[derive(Debug, Default)]
+pub struct IntegrationSyncWorkflow;
+
+#[workflow_methods]
+impl IntegrationSyncWorkflow {
+    /// Runs the steps.
+    // Workflow code runs on the SDK's single-threaded workflow executor: its context is not
+    // `Send`, by design.
+    #[allow(clippy::future_not_send)]
+    #[run]
+    pub async fn run(
+        ctx: &mut WorkflowContext<Self>,
+        input: SyncWorkflowInput,
+    ) -> WorkflowResult<SyncWorkflowOutcome> {
+        let mut state = match input.resume.clone() {
+            Some(c) => *c,
+            None => {
+                let ticket = ticket_for(ctx, &input);
+                let begun = ctx
+                    .execute_activity(SyncActivities::begin, ticket.clone(), step_options())
+                    .await;
+                match begun {
+                    Ok(BeginOutcome::Begun(begun)) => {
+                        if let Some(report) = begun.finished {
+                            return Ok(SyncWorkflowOutcome::Finished(report));
+                        }
+                        Continuation {
+                            ticket,
+                            tally: begun.tally,
+                            listings: begun.listings,
+                            cursor: None,
+                            chunk: 0,
+                        }
+                    }
+                    Ok(BeginOutcome::Refused { kind, message }) => {
+                        return Ok(SyncWorkflowOutcome::Refused { kind, message });
+                    }
+                    Err(e) => {
+                        // Retries ran out before the lease was (surely) taken: nothing to
+                        // finish beyond what the lease TTL frees.
+                        return Ok(SyncWorkflowOutcome::Refused {
+                            kind: ErrorKind::Unavailable,
+                            message: failure_message(&e),
+                        });
+                    }
+                }
+            }
+        };
+        let mut pages_here = 0u64;
+        let ended = loop {
+            let Some(listing) = state.listings.first().cloned() else {
+                break StepsEnded::Listed;
+            };
+            if ctx.cancellation_token().is_cancelled() {
+                break StepsEnded::Cancelled;
+            }
+            if pages_here >= PAGES_PER_EXECUTION || ctx.continue_as_new_suggested() {
+                let next = SyncWorkflowInput {
+                    resume: Some(Box::new(state)),
+                    ..input
+                };
+                ctx.continue_as_new(next, ContinueAsNewOptions::default())?;
+                unreachable!("continue_as_new always returns Err");
+            }
+            let pages = PagesInput {
+                ticket: state.ticket.clone(),
+                task: PageTask {
+                    listing: listing.clone(),
+                    cursor: state.cursor.clone(),
+                    chunk: state.chunk,
+                },
+                max_pages: PAGES_PER_ACTIVITY,
+            };
+            let outcome = ctx
+                .execute_activity(SyncActivities::list_pages, pages, step_options())
+                .await;
+            match outcome {
+                Ok(PagesOutcome::Pages {
+                    delta,
+                    next,
+                    next_chunk,
+                }) => {
+                    pages_here += next_chunk.saturating_sub(state.chunk);
+                    merge(&mut state.tally, delta);
+                    state.chunk = next_chunk;
+                    match next {
+                        Some(cursor) => state.cursor = Some(cursor),
+                        None => next_listing(&mut state),
+                    }
+                }
+                Ok(PagesOutcome::GaveUp {
+                    delta,
+                    next_chunk,
+                    kind,
+                    message,
+                }) => {
+                    merge(&mut state.tally, delta);
+                    let failed = state
+                        .tally
+                        .listing_failed(&listing, &Error::new(kind, message));
+                    state.tally.merge(failed, MAX_REPORT_ERRORS);
+                    state.chunk = next_chunk;
+                    next_listing(&mut state);
+                }
+                Ok(PagesOutcome::UnusableWindow { delta, next_chunk }) => {
+                    merge(&mut state.tally, delta);
+                    state.chunk = next_chunk;
+                    let replanned = ctx
+                        .execute_activity(
+                            SyncActivities::replan,
+                            state.ticket.clone(),
+                            step_options(),
+                        )
+                        .await;
+                    match replanned {
+                        Ok(replanned) => {
+                            state.tally.merge(replanned.tally, MAX_REPORT_ERRORS);
+                            state.listings = replanned.listings;
+                            state.cursor = None;
+                        }
+                        Err(e) => break failed_with(&e),
+                    }
+                }
+                Ok(PagesOutcome::Fatal { delta, ended }) => {
+                    merge(&mut state.tally, delta);
+                    break ended;
+                }
+                Err(ActivityExecutionError::Cancelled(_)) => break StepsEnded::Cancelled,
+                Err(e) => {
+                    // The activity's retries ran out on an error it returned as retryable.
+                    let failed = state.tally.listing_failed(
+                        &listing,
+                        &Error::new(ErrorKind::Unavailable, failure_message(&e)),
+                    );
+                    state.tally.merge(failed, MAX_REPORT_ERRORS);
+                    next_listing(&mut state);
+                }
+            }
+        };
+        // Finishing must happen even when the workflow is being cancelled: it records the
+        // status and releases the lease.
+        let finish = FinishInput {
+            ticket: state.ticket.clone(),
+            tally: state.tally,
+            ended,
+        };
+        let report = ctx
+            .execute_activity(SyncActivities::finish, finish, finish_options())
+            .await?;
+        Ok(SyncWorkflowOutcome::Finished(Box::new(report)))
+    }
+}
+
+/// The run's ticket, from the workflow's own replayed values: Temporal's run id (a UUID) as our
+/// run id, the workflow's clock as the start, the workflow id as the lease holder (stable
+/// across retries and workers).
+fn ticket_for(
+    ctx: &WorkflowContext<IntegrationSyncWorkflow>,
+    input: &SyncWorkflowInput,
+) -> RunTicket {
+    let info = ctx.info();
+    let run_id = info.run_id().parse::<uuid::Uuid>().unwrap_or_else(|_| {
+        uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, info.run_id().as_bytes())
+    });
+    let started = ctx
+        .workflow_time()
+        .map(chrono::DateTime::<chrono::Utc>::from)
+        .unwrap_or_default();
+    let started =
+        chrono::DateTime::from_timestamp_micros(started.timestamp_micros()).unwrap_or(started);
+    RunTicket {
+        tenant: input.tenant,
+        integration: input.integration,
+        run_id: RunId::from_uuid(run_id),
+        mode: input.mode,
+        device: input.device.clone(),
+        dry_run: input.dry_run,
+        started_at: started,
+        holder: info.workflow_id().to_owned(),
+    }
+}
+
+/// Every step: retried per [`default_retry_policy`] (errors our kinds say are permanent are
+/// not retried), heartbeats expected (a lost worker is noticed within the heartbeat timeout
+/// and the step retried elsewhere).
+fn step_options() -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(STEP_TIMEOUT)
+        .heartbeat_timeout(super::activities::HEARTBEAT_EVERY * 4)
+        .retry_policy(default_retry_policy())
+        .build()
+}
+
+/// `finish`: as every step, but with a token of its own instead of the workflow's, so a
+/// cancelled workflow still records its run's status and releases the lease.
+fn finish_options() -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(STEP_TIMEOUT)
+        .heartbeat_timeout(super::activities::HEARTBEAT_EVERY * 4)
+        .retry_policy(default_retry_policy())
+        .cancellation_token(WorkflowCancellationToken::new())
+        .build()
+}
+
+/// The longest one step may take: a page group on a slow provider, a sweep of a big fleet.
+const STEP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+fn merge(tally: &mut RunTally, delta: Option<RunTally>) {
+    if let Some(d) = delta {
+        tally.merge(d, MAX_REPORT_ERRORS);
+    }
+}
+
+fn next_listing(state: &mut Continuation) {
+    if !state.listings.is_empty() {
+        state.listings.remove(0);
+    }
+    state.cursor = None;
+}
+
+fn failure_message(e: &ActivityExecutionError) -> String {
+    match e.failure() {
+        Some(f) => f.message.clone(),
+        None => e.to_string(),
+    }
+}
+
+fn failed_with(e: &ActivityExecutionError) -> StepsEnded {
+    StepsEnded::Failed {
+        kind: ErrorKind::Unavailable,
+        message: failure_message(e),
+    }
+}
