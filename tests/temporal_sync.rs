@@ -1,0 +1,336 @@
+//! Syncs through Temporal, end to end: the `rmm-sync` binary as worker processes and as
+//! `sync --via temporal`, a Tanium simulator in the test, SQLite stores in temp dirs, the
+//! Temporal dev server that `.ci/run` starts (skipped with a message without one, except under
+//! `CI=true`).
+//!
+//! Each test has its own tenant (so its own workflow ids) and its own task queue (so only its
+//! own workers execute its workflows), and the tests can run in parallel.
+
+#[path = "support/mod.rs"]
+mod servers;
+#[path = "cli/support.rs"]
+#[allow(dead_code)]
+mod support;
+
+use std::collections::{BTreeMap, HashSet};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use rmm_sync::model::{IntegrationId, TenantId};
+use rmm_sync::testkit::tanium::{FaultTarget, SimConfig, SimFault, TaniumGatewaySim};
+use rmm_sync::transport::temporal::{self, IntegrationSyncWorkflow, TemporalConfig};
+use serde_json::Value;
+use support::{Output, Setup, TOKEN_VAR, TempDir};
+use temporalio_client::WorkflowFetchHistoryOptions;
+use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
+use tokio::process::{Child, Command};
+
+/// A test's own corner of the server and its config files.
+struct Scenario {
+    address: String,
+    tenant: TenantId,
+    task_queue: String,
+}
+
+impl Scenario {
+    fn new() -> Option<Self> {
+        let address = servers::temporal::temporal_address_or_skip()?;
+        Some(Self {
+            address,
+            tenant: TenantId::from_uuid(uuid::Uuid::new_v4()),
+            task_queue: format!("rmm-sync-test-{}", uuid::Uuid::new_v4()),
+        })
+    }
+
+    /// A config with one Tanium integration (`tanium`, 40 devices a page) and a SQLite store.
+    fn setup(&self, gateway: &str, token: &str) -> Setup {
+        let dir = TempDir::new();
+        let db = dir.join("x.db");
+        let text = format!(
+            r#"store = "sqlite://{db}"
+tenant = "{tenant}"
+
+[temporal]
+address = "{address}"
+task_queue = "{queue}"
+
+[[integrations]]
+id = "tanium"
+provider = "tanium"
+url = "{gateway}"
+token_env = "{TOKEN_VAR}"
+page_size = 40
+retry = {{ max_attempts = 2, initial_backoff_ms = 5, max_backoff_ms = 20 }}
+"#,
+            db = db.display(),
+            tenant = self.tenant,
+            address = self.address,
+            queue = self.task_queue,
+        );
+        Setup::with_text(dir, &text, Some(token))
+    }
+
+    fn workflow_id(&self) -> String {
+        temporal::ids::sync_workflow_id(self.tenant, IntegrationId::from_name("tanium"))
+    }
+
+    fn temporal_config(&self) -> TemporalConfig {
+        let mut c = TemporalConfig::default();
+        c.address.clone_from(&self.address);
+        c.task_queue.clone_from(&self.task_queue);
+        c
+    }
+}
+
+/// `rmm-sync … args` as a child process (killed when dropped).
+fn spawn(setup: &Setup, args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_rmm-sync"))
+        .arg("--config")
+        .arg(setup.config_path())
+        .args(args)
+        .env(TOKEN_VAR, setup.token.as_deref().expect("token"))
+        .env_remove("RMM_SYNC_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn rmm-sync")
+}
+
+fn worker(setup: &Setup) -> Child {
+    spawn(setup, &["temporal", "worker"])
+}
+
+/// Waits (at most `limit`) for a child to exit and returns what it printed.
+async fn finish(child: Child, limit: Duration) -> Output {
+    let out = tokio::time::timeout(limit, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("the child did not exit within {limit:?}"))
+        .expect("wait for child");
+    Output {
+        code: out.status.code().expect("exited normally"),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The stored assets by device id, without what differs between two stores by nature (row
+/// ids, timestamps of the write): what a sync decided, comparable across stores.
+async fn stored_assets(setup: &Setup) -> BTreeMap<String, Value> {
+    let doc = setup.json(&["devices", "list"]).await;
+    let mut out = BTreeMap::new();
+    for d in doc.as_array().expect("an array") {
+        let mut asset = d["asset"].clone();
+        let obj = asset.as_object_mut().expect("asset object");
+        for volatile in ["asset_id", "created_at", "updated_at", "last_rmm_sync_at"] {
+            obj.remove(volatile);
+        }
+        let id = obj["rmm_device_id"].as_str().expect("device id").to_owned();
+        assert!(
+            out.insert(id.clone(), asset).is_none(),
+            "device {id} is stored twice"
+        );
+    }
+    out
+}
+
+async fn stored_count(setup: &Setup) -> usize {
+    setup
+        .json(&["devices", "list"])
+        .await
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
+async fn map_scopes(setup: &Setup) {
+    setup.json(&["scopes", "sync"]).await;
+    setup
+        .json(&["scopes", "map", "--integration", "tanium", "--auto"])
+        .await;
+}
+
+fn report(out: &Output) -> Value {
+    let doc = out.json();
+    let reports = doc.as_array().expect("an array of reports");
+    assert_eq!(reports.len(), 1, "{doc}");
+    reports[0].clone()
+}
+
+fn count(report: &Value, what: &str) -> u64 {
+    report["counts"][what]
+        .as_u64()
+        .unwrap_or_else(|| panic!("counts.{what} in {report}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sync_through_temporal_stores_exactly_what_a_direct_sync_stores() {
+    let Some(scenario) = Scenario::new() else {
+        return;
+    };
+    let sim = TaniumGatewaySim::start(SimConfig::new(300, 4, 11))
+        .await
+        .expect("simulator");
+    let direct = scenario.setup(&sim.url(), sim.token());
+    let via = scenario.setup(&sim.url(), sim.token());
+    map_scopes(&direct).await;
+    map_scopes(&via).await;
+    let _worker = worker(&via);
+
+    let direct_report = report(&direct.run(&["--json", "sync"]).await.expect_code(0));
+    let via_report = report(
+        &via.run(&["--json", "sync", "--via", "temporal"])
+            .await
+            .expect_code(0),
+    );
+    assert_eq!(via_report["status"], "completed", "{via_report}");
+    assert_eq!(direct_report["counts"], via_report["counts"]);
+    assert_eq!(count(&via_report, "created"), 300);
+    assert_eq!(direct_report["mode"], via_report["mode"]);
+    assert_eq!(stored_assets(&direct).await, stored_assets(&via).await);
+
+    // A change, then an incremental and a full run both ways: still the same.
+    for id in sim.endpoint_ids().iter().take(7) {
+        assert!(sim.update_endpoint(id, |ep| ep.name = format!("{}-renamed", ep.name)));
+    }
+    for args in [
+        ["--json", "sync", "--incremental"],
+        ["--json", "sync", "--full"],
+    ] {
+        let d = report(&direct.run(&args).await.expect_code(0));
+        let mut with_via = args.to_vec();
+        with_via.extend(["--via", "temporal"]);
+        let v = report(&via.run(&with_via).await.expect_code(0));
+        assert_eq!(d["mode"], v["mode"], "{args:?}");
+        assert_eq!(d["counts"], v["counts"], "{args:?}");
+    }
+    assert_eq!(stored_assets(&direct).await, stored_assets(&via).await);
+
+    // The last run's recorded history replays against today's workflow code (determinism).
+    let client = temporal::connect(&scenario.temporal_config())
+        .await
+        .expect("connect");
+    let history = client
+        .get_workflow_handle::<IntegrationSyncWorkflow>(scenario.workflow_id())
+        .fetch_history(WorkflowFetchHistoryOptions::default());
+    let replayer = WorkflowReplayer::new(
+        WorkflowReplayerOptions::new()
+            .register_workflow::<IntegrationSyncWorkflow>()
+            .expect("register")
+            .build(),
+    )
+    .expect("replayer");
+    replayer
+        .replay_workflow(history)
+        .await
+        .expect("the history replays deterministically");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_killed_mid_run_is_replaced_and_the_run_completes_with_each_device_once() {
+    let Some(scenario) = Scenario::new() else {
+        return;
+    };
+    const DEVICES: u64 = 1200;
+    let sim = TaniumGatewaySim::start(SimConfig::new(DEVICES, 4, 12))
+        .await
+        .expect("simulator");
+    let setup = scenario.setup(&sim.url(), sim.token());
+    map_scopes(&setup).await;
+    // Slow pages (30 of them): the run is mid-listing when its worker dies.
+    sim.inject(
+        FaultTarget::field("endpoints"),
+        SimFault::Slow(Duration::from_millis(250)),
+        u32::MAX,
+    );
+
+    let mut first = worker(&setup);
+    let sync = spawn(&setup, &["--json", "sync", "--via", "temporal"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let at_kill = loop {
+        let n = stored_count(&setup).await;
+        if n >= 200 {
+            break n;
+        }
+        assert!(Instant::now() < deadline, "no page was stored within 60 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    first.start_kill().expect("SIGKILL the worker");
+    first.wait().await.expect("reap the worker");
+    assert!(
+        at_kill < DEVICES as usize,
+        "the worker was killed after the run ({at_kill} stored)"
+    );
+    // Nothing runs the workflow now; a second worker takes it over once the server sees the
+    // first one's activity time out (missed heartbeats).
+    let _second = worker(&setup);
+    let out = finish(sync, Duration::from_secs(180)).await.expect_code(0);
+    let r = report(&out);
+    assert_eq!(r["status"], "completed", "{r}");
+    assert_eq!(count(&r, "seen"), DEVICES, "{r}");
+    // Pages the lost worker stored but did not report are listed again: unchanged, not new.
+    assert_eq!(
+        count(&r, "created") + count(&r, "unchanged"),
+        DEVICES,
+        "every device created once or found unchanged: {r}"
+    );
+    assert_eq!(count(&r, "failed"), 0, "{r}");
+
+    let stored = stored_assets(&setup).await;
+    let expected: HashSet<String> = sim.endpoint_ids().into_iter().collect();
+    assert_eq!(stored.len(), DEVICES as usize, "one asset per device");
+    assert_eq!(stored.keys().cloned().collect::<HashSet<_>>(), expected);
+
+    // The lease was released: a direct run goes ahead and finds nothing to do.
+    sim.clear_faults();
+    let again = report(&setup.run(&["--json", "sync"]).await.expect_code(0));
+    assert_eq!(count(&again, "unchanged"), DEVICES, "{again}");
+    assert_eq!(stored_count(&setup).await, DEVICES as usize);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_second_sync_of_one_integration_is_refused_while_the_first_runs() {
+    let Some(scenario) = Scenario::new() else {
+        return;
+    };
+    const DEVICES: u64 = 400;
+    let sim = TaniumGatewaySim::start(SimConfig::new(DEVICES, 4, 13))
+        .await
+        .expect("simulator");
+    let setup = scenario.setup(&sim.url(), sim.token());
+    map_scopes(&setup).await;
+    sim.inject(
+        FaultTarget::field("endpoints"),
+        SimFault::Slow(Duration::from_millis(300)),
+        u32::MAX,
+    );
+    let _worker = worker(&setup);
+    let first = spawn(&setup, &["--json", "sync", "--via", "temporal"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stored_count(&setup).await == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the first run stored nothing in 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Through Temporal: the workflow id is taken.
+    let second = setup.run(&["--json", "sync", "--via", "temporal"]).await;
+    let busy = second.expect_code(4).json();
+    assert_eq!(busy[0]["status"], "busy", "{busy}");
+    assert_eq!(busy[0]["error"]["kind"], "lease_held", "{busy}");
+    assert!(
+        busy[0]["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("already in progress")),
+        "{busy}"
+    );
+    // In process: the store lease, held on the workflow's behalf.
+    let direct = setup.run(&["--json", "sync"]).await.expect_code(4).json();
+    assert_eq!(direct[0]["error"]["kind"], "lease_held", "{direct}");
+
+    let done = report(&finish(first, Duration::from_secs(120)).await.expect_code(0));
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(count(&done, "created"), DEVICES);
+    assert_eq!(stored_count(&setup).await, DEVICES as usize);
+}
