@@ -40,6 +40,8 @@ pub(crate) struct Shared {
     pub(crate) stop: watch::Sender<bool>,
     /// Running syncs stop after their current batch when this is cancelled.
     pub(crate) runs_cancel: CancelToken,
+    /// Where webhook refreshes go instead of running here (`None`: here).
+    pub(crate) refresh_route: Option<Arc<dyn super::DeviceRefreshRoute>>,
 }
 
 impl Shared {
@@ -136,8 +138,24 @@ impl SyncService {
                 draining: AtomicBool::new(false),
                 stop,
                 runs_cancel: CancelToken::new(),
+                refresh_route: None,
             }),
         })
+    }
+
+    /// Sends webhook refreshes to `route` instead of running them in this process (deletions
+    /// still tombstone here: a store write, no provider call). Call it right after
+    /// [`SyncService::new`], before [`SyncService::router`] or [`SyncService::start`].
+    ///
+    /// # Panics
+    ///
+    /// When the service was already cloned, routed or started.
+    #[must_use]
+    pub fn with_refresh_route(mut self, route: Arc<dyn super::DeviceRefreshRoute>) -> Self {
+        Arc::get_mut(&mut self.shared)
+            .expect("with_refresh_route is called before the service is shared")
+            .refresh_route = Some(route);
+        self
     }
 
     /// The metrics (also served at `/metrics` by [`SyncService::router`]).

@@ -12,6 +12,7 @@
 //!   within [`ServiceOptions::coalesce_window`] become one single-device refresh, deletions
 //!   tombstone through the engine, replays (a repeated event id) are ignored, and a full queue
 //!   answers 503 with `Retry-After`.
+//!   A [`DeviceRefreshRoute`] sends those refreshes elsewhere instead (to Temporal).
 //! - **Health and metrics**: [`SyncService::router`] adds `/healthz`, `/readyz` and
 //!   Prometheus `/metrics` ([`ServiceMetrics`]).
 //! - **Shutdown**: [`RunningService::shutdown`] refuses webhooks (503), lets running syncs
@@ -27,6 +28,7 @@ mod integration;
 mod metrics;
 mod next_runs;
 mod options;
+mod route;
 mod webhook;
 mod worker;
 
@@ -36,4 +38,5 @@ pub use integration::ServiceIntegration;
 pub use metrics::ServiceMetrics;
 pub use next_runs::{NextRun, next_runs};
 pub use options::ServiceOptions;
+pub use route::DeviceRefreshRoute;
 pub use webhook::{DeviceAction, WebhookDelivery, WebhookParser, WebhookSource};

@@ -175,6 +175,24 @@ async fn device_action(shared: &Shared, slot: &Slot, taken: Taken) {
     let spec = &slot.spec;
     match &taken.action {
         DeviceAction::Ignore => {}
+        DeviceAction::Refresh(device) if shared.refresh_route.is_some() => {
+            let route = shared.refresh_route.as_ref().expect("checked");
+            match route.refresh(spec.tenant, spec.integration, device).await {
+                Ok(()) => {
+                    tracing::debug!(integration = %spec.name, device = %device, "refresh handed to its route");
+                }
+                Err(e) if e.is_retryable()
+                    && taken.attempts < shared.options.max_busy_retries =>
+                {
+                    tracing::warn!(integration = %spec.name, device = %device, error = %e, "refresh route unavailable; trying again");
+                    slot.queue.retry_later(taken, shared.options.busy_retry_delay);
+                }
+                Err(e) => {
+                    tracing::error!(integration = %spec.name, device = %device, error = %e, "refresh route refused the refresh; the next full run covers the device");
+                    shared.metrics.provider_error(&spec.name, e.kind().as_str());
+                }
+            }
+        }
         DeviceAction::Refresh(device) => {
             match run_now(shared, slot, RunRequest::device(device.clone())).await {
                 Ok(report) => finished(shared, &spec.name, &report),

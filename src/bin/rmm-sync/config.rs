@@ -70,6 +70,21 @@ pub(crate) struct ServeConfig {
     /// Largest webhook body in bytes (default 1 MiB).
     #[serde(default)]
     pub(crate) webhook_body_limit: Option<usize>,
+    /// Where webhook refreshes run: `"direct"` (in `serve`, default) or `"temporal"` (signals
+    /// to a `DeviceRefreshWorkflow` on the `[temporal]` task queue).
+    #[serde(default)]
+    pub(crate) transport: ServeTransport,
+}
+
+/// `[serve] transport`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ServeTransport {
+    /// In the `serve` process.
+    #[default]
+    Direct,
+    /// Through Temporal.
+    Temporal,
 }
 
 /// `schedule = { full = "0 3 * * *", incremental = "10m" }`.

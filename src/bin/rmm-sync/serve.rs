@@ -17,7 +17,7 @@ use rmm_sync::sync::SyncOrchestrator;
 use secrecy::SecretString;
 
 use crate::commands::Ctx;
-use crate::config::IntegrationConfig;
+use crate::config::{IntegrationConfig, ServeTransport};
 use crate::exit::UsageError;
 use crate::wiring;
 
@@ -106,6 +106,10 @@ pub(crate) async fn run(ctx: &Ctx<'_>, args: &ServeArgs) -> anyhow::Result<u8> {
         SyncOrchestrator::with_options(Arc::clone(&ctx.store), config.sync_options());
     let service = SyncService::new(orchestrator, integrations, options)
         .map_err(|e| UsageError(e.to_string()))?;
+    let service = match config.serve.transport {
+        ServeTransport::Direct => service,
+        ServeTransport::Temporal => service.with_refresh_route(temporal_route(config).await?),
+    };
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| UsageError(format!("cannot listen on {addr}: {e}")))?;
@@ -193,4 +197,25 @@ fn webhook_source(cfg: &IntegrationConfig) -> anyhow::Result<Option<WebhookSourc
             cfg.id
         ))),
     }))
+}
+
+/// The route of `transport = "temporal"`: refreshes as signals to `DeviceRefreshWorkflow`s.
+#[cfg(feature = "temporal")]
+async fn temporal_route(
+    config: &crate::config::Config,
+) -> anyhow::Result<Arc<dyn rmm_sync::service::DeviceRefreshRoute>> {
+    use rmm_sync::transport::temporal::{self, TemporalRefreshRoute};
+    let settings = config.temporal.clone();
+    let client = temporal::connect(&settings).await?;
+    Ok(Arc::new(TemporalRefreshRoute::new(client, settings)))
+}
+
+#[cfg(not(feature = "temporal"))]
+async fn temporal_route(
+    _config: &crate::config::Config,
+) -> anyhow::Result<Arc<dyn rmm_sync::service::DeviceRefreshRoute>> {
+    Err(UsageError(
+        "key `serve.transport`: \"temporal\" needs a binary built with the `temporal` feature (cargo build --features cli,temporal)".to_owned(),
+    )
+    .into())
 }

@@ -22,6 +22,8 @@
 mod activities;
 mod client;
 mod config;
+#[allow(missing_docs, missing_debug_implementations)]
+mod device_refresh;
 pub mod ids;
 mod input;
 pub mod retry;
@@ -34,6 +36,11 @@ pub use activities::{
     BeginOutcome, FinishInput, PagesInput, PagesOutcome, ProviderSource, SyncActivities,
 };
 pub use client::{SyncStart, run_via_temporal, start_sync};
+#[cfg(feature = "service")]
+pub use device_refresh::TemporalRefreshRoute;
+pub use device_refresh::{
+    COALESCE_WINDOW, DeviceEvent, DeviceRefreshOutcome, DeviceRefreshWorkflow, request_device_refresh,
+};
 pub use config::{TemporalConfig, connect};
 pub use input::{DEVICE_REFRESH_WORKFLOW, INTEGRATION_SYNC_WORKFLOW, SyncWorkflowInput};
 pub use retry::{activity_failure, default_retry_policy};

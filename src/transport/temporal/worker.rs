@@ -8,11 +8,12 @@ use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 
 use super::activities::SyncActivities;
 use super::config::TemporalConfig;
+use super::device_refresh::DeviceRefreshWorkflow;
 use super::workflow::IntegrationSyncWorkflow;
 use crate::error::{Error, ErrorKind, Result};
 
-/// Worker options with the sync workflow and `activities` registered on the configured task
-/// queue.
+/// Worker options with the sync and device refresh workflows and `activities` registered on
+/// the configured task queue.
 pub fn worker_options(
     config: &TemporalConfig,
     activities: SyncActivities,
@@ -23,6 +24,13 @@ pub fn worker_options(
             Error::new(
                 ErrorKind::Other,
                 format!("registering the sync workflow: {e}"),
+            )
+        })?
+        .register_workflow::<DeviceRefreshWorkflow>()
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Other,
+                format!("registering the device refresh workflow: {e}"),
             )
         })?
         .register_activities(activities)

@@ -15,6 +15,9 @@ use temporalio_sdk::{
     WorkflowContext, WorkflowResult,
 };
 
+use temporalio_workflow::common::WorkflowDefinition;
+use temporalio_workflow::workflows::WorkflowImplementation;
+
 use super::activities::{BeginOutcome, FinishInput, PagesInput, PagesOutcome, SyncActivities};
 use super::input::SyncWorkflowInput;
 use super::retry::default_retry_policy;
@@ -82,10 +85,45 @@ impl IntegrationSyncWorkflow {
         ctx: &mut WorkflowContext<Self>,
         input: SyncWorkflowInput,
     ) -> WorkflowResult<SyncWorkflowOutcome> {
+        execute_steps(ctx, input, Steps::CAN_CONTINUE).await
+    }
+}
+
+/// How [`execute_steps`] runs in its workflow.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Steps {
+    /// Which run of the workflow execution this is (0 for the first): part of the run id, so
+    /// each run a workflow execution makes is recorded as its own.
+    pub(super) seq: u32,
+    /// Whether the steps may continue the workflow as new (only where the workflow's run
+    /// resumes from [`SyncWorkflowInput::resume`]).
+    pub(super) continue_as_new: bool,
+}
+
+impl Steps {
+    const CAN_CONTINUE: Steps = Steps {
+        seq: 0,
+        continue_as_new: true,
+    };
+}
+
+/// The steps of one run, in the workflow `W` (the integration run, or a device refresh: both
+/// take a [`SyncWorkflowInput`], so both can continue as new with it).
+#[allow(clippy::future_not_send)] // workflow code: single-threaded by design
+pub(super) async fn execute_steps<W>(
+    ctx: &mut WorkflowContext<W>,
+    input: SyncWorkflowInput,
+    how: Steps,
+) -> WorkflowResult<SyncWorkflowOutcome>
+where
+    W: WorkflowImplementation,
+    W::Run: WorkflowDefinition<Input = SyncWorkflowInput>,
+{
+    {
         let mut state = match input.resume.clone() {
             Some(c) => *c,
             None => {
-                let ticket = ticket_for(ctx, &input);
+                let ticket = ticket_for(ctx, &input, how.seq);
                 let begun = ctx
                     .execute_activity(SyncActivities::begin, ticket.clone(), step_options())
                     .await;
@@ -124,7 +162,9 @@ impl IntegrationSyncWorkflow {
             if ctx.cancellation_token().is_cancelled() {
                 break StepsEnded::Cancelled;
             }
-            if pages_here >= PAGES_PER_EXECUTION || ctx.continue_as_new_suggested() {
+            if how.continue_as_new
+                && (pages_here >= PAGES_PER_EXECUTION || ctx.continue_as_new_suggested())
+            {
                 let next = SyncWorkflowInput {
                     resume: Some(Box::new(state)),
                     ..input
@@ -224,14 +264,16 @@ impl IntegrationSyncWorkflow {
 /// The run's ticket, from the workflow's own replayed values: Temporal's run id (a UUID) as our
 /// run id, the workflow's clock as the start, the workflow id as the lease holder (stable
 /// across retries and workers).
-fn ticket_for(
-    ctx: &WorkflowContext<IntegrationSyncWorkflow>,
-    input: &SyncWorkflowInput,
-) -> RunTicket {
+fn ticket_for<W>(ctx: &WorkflowContext<W>, input: &SyncWorkflowInput, seq: u32) -> RunTicket {
     let info = ctx.info();
-    let run_id = info.run_id().parse::<uuid::Uuid>().unwrap_or_else(|_| {
+    let temporal_run = info.run_id().parse::<uuid::Uuid>().unwrap_or_else(|_| {
         uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, info.run_id().as_bytes())
     });
+    // Later runs of one execution (device refreshes): derived, so a replay derives the same.
+    let run_id = match seq {
+        0 => temporal_run,
+        n => uuid::Uuid::new_v5(&temporal_run, &n.to_be_bytes()),
+    };
     let started = ctx
         .workflow_time()
         .map(chrono::DateTime::<chrono::Utc>::from)
