@@ -15,6 +15,9 @@ mod harness;
 mod lease;
 #[path = "cli/serve.rs"]
 mod serve;
+#[cfg(feature = "temporal")]
+#[path = "support/mod.rs"]
+mod servers;
 #[path = "cli/simulate.rs"]
 mod simulate;
 

@@ -334,3 +334,74 @@ async fn a_second_sync_of_one_integration_is_refused_while_the_first_runs() {
     assert_eq!(count(&done, "created"), DEVICES);
     assert_eq!(stored_count(&setup).await, DEVICES as usize);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn device_events_signalled_together_become_one_refresh_through_temporal() {
+    let Some(scenario) = Scenario::new() else {
+        return;
+    };
+    let sim = TaniumGatewaySim::start(SimConfig::new(120, 3, 14))
+        .await
+        .expect("simulator");
+    let setup = scenario.setup(&sim.url(), sim.token());
+    map_scopes(&setup).await;
+    let _worker = worker(&setup);
+    report(
+        &setup
+            .run(&["--json", "sync", "--via", "temporal"])
+            .await
+            .expect_code(0),
+    );
+    let device = sim.endpoint_ids()[17].clone();
+    assert!(sim.update_endpoint(&device, |ep| ep.name = "renamed-by-event".to_owned()));
+
+    let client = temporal::connect(&scenario.temporal_config())
+        .await
+        .expect("connect");
+    let integration = IntegrationId::from_name("tanium");
+    let external = rmm_sync::model::ExternalDeviceId::new(device.clone());
+    let mut ids = HashSet::new();
+    for n in 0..5 {
+        let event = temporal::DeviceEvent {
+            what: Some(format!("event {n}")),
+        };
+        ids.insert(
+            temporal::request_device_refresh(
+                &client,
+                &scenario.temporal_config(),
+                scenario.tenant,
+                integration,
+                &external,
+                event,
+            )
+            .await
+            .expect("signal-with-start"),
+        );
+    }
+    assert_eq!(ids.len(), 1, "one workflow per device: {ids:?}");
+    let workflow_id = ids.into_iter().next().expect("one id");
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(60),
+        client
+            .get_workflow_handle::<temporal::DeviceRefreshWorkflow>(workflow_id)
+            .get_result(Default::default()),
+    )
+    .await
+    .expect("the refresh finished within 60 s")
+    .expect("workflow result");
+    assert_eq!(outcome.events, 5, "{outcome:?}");
+    assert_eq!(
+        outcome.refreshes, 1,
+        "five events, one refresh: {outcome:?}"
+    );
+    match &outcome.last {
+        temporal::SyncWorkflowOutcome::Finished(r) => {
+            assert_eq!(r.mode, rmm_sync::sync::RunMode::Device, "{r:?}");
+            assert_eq!(r.counts.updated, 1, "{r:?}");
+        }
+        other => panic!("the refresh did not run: {other:?}"),
+    }
+    let stored = stored_assets(&setup).await;
+    assert_eq!(stored[&device]["name"], "renamed-by-event");
+    assert_eq!(stored.len(), 120);
+}

@@ -181,11 +181,10 @@ async fn device_action(shared: &Shared, slot: &Slot, taken: Taken) {
                 Ok(()) => {
                     tracing::debug!(integration = %spec.name, device = %device, "refresh handed to its route");
                 }
-                Err(e) if e.is_retryable()
-                    && taken.attempts < shared.options.max_busy_retries =>
-                {
+                Err(e) if e.is_retryable() && taken.attempts < shared.options.max_busy_retries => {
                     tracing::warn!(integration = %spec.name, device = %device, error = %e, "refresh route unavailable; trying again");
-                    slot.queue.retry_later(taken, shared.options.busy_retry_delay);
+                    slot.queue
+                        .retry_later(taken, shared.options.busy_retry_delay);
                 }
                 Err(e) => {
                     tracing::error!(integration = %spec.name, device = %device, error = %e, "refresh route refused the refresh; the next full run covers the device");

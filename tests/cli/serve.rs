@@ -543,3 +543,72 @@ async fn a_killed_serve_is_taken_over_by_the_next_within_the_lease_ttl() {
     let (code, stderr) = second.terminate().await;
     assert_eq!(code.code(), Some(0), "{stderr}");
 }
+
+/// `[serve] transport = "temporal"`: a webhook's refresh is signalled to a
+/// `DeviceRefreshWorkflow` and run by a `temporal worker` process, not by `serve` itself.
+#[cfg(feature = "temporal")]
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_with_the_temporal_transport_refreshes_through_a_worker() {
+    let Some(address) = crate::servers::temporal::temporal_address_or_skip() else {
+        return;
+    };
+    let dir = TempDir::new();
+    let sim = Simulator::start("tacticalrmm", &dir).await;
+    let text = format!(
+        "tenant = \"{tenant}\"\n{rest}\n[serve]\ntransport = \"temporal\"\n\n[temporal]\naddress = \"{address}\"\ntask_queue = \"rmm-sync-test-{queue}\"\n",
+        tenant = uuid::Uuid::new_v4(),
+        queue = uuid::Uuid::new_v4(),
+        rest = tactical_config(
+            &dir.join("t.db"),
+            &sim.url,
+            &format!("webhook = {{ secret_env = \"{HOOK_VAR}\" }}"),
+        ),
+    );
+    let setup = Setup::with_text(TempDir::new(), &text, Some(SIM_TOKEN));
+    setup.json(&["scopes", "sync"]).await;
+    setup
+        .json(&["scopes", "map", "--integration", "tac", "--auto"])
+        .await;
+    setup.json(&["sync"]).await;
+    let _worker = tokio::process::Command::new(env!("CARGO_BIN_EXE_rmm-sync"))
+        .args(["--config", setup.config_path().to_str().unwrap()])
+        .args(["--quiet", "temporal", "worker"])
+        .env(TOKEN_VAR, SIM_TOKEN)
+        .env_remove("RMM_SYNC_LOG")
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn the worker");
+    let serve = Serve::start(&setup, SIM_TOKEN, &dir).await;
+
+    let did = sim.post("/_sim/mutate", json!({"change": 1})).await;
+    let agent = did["changed"][0].as_str().unwrap().to_owned();
+    let before = name_of(&setup, &agent).await;
+    for i in 0..3 {
+        assert_eq!(
+            serve
+                .webhook(
+                    "tac",
+                    HOOK_SECRET,
+                    "application/json",
+                    alert(&agent, 10 + i)
+                )
+                .await,
+            202
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while name_of(&setup, &agent).await == before {
+        assert!(
+            Instant::now() < deadline,
+            "the refresh did not land within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The worker ran it: serve itself ran no device run.
+    let device_runs = [("integration", "tac"), ("mode", "device")];
+    assert_eq!(serve.metric("rmm_sync_runs_total", &device_runs).await, 0.0);
+    assert_eq!(host_names(&setup).await.len() as u64, DEVICES);
+    let (code, stderr) = serve.terminate().await;
+    assert_eq!(code.code(), Some(0), "{stderr}");
+    sim.stop().await;
+}

@@ -200,8 +200,15 @@ impl crate::service::DeviceRefreshRoute for TemporalRefreshRoute {
         let event = DeviceEvent {
             what: Some("webhook".to_owned()),
         };
-        request_device_refresh(&self.client, &self.config, tenant, integration, device, event)
-            .await
-            .map(|_| ())
+        request_device_refresh(
+            &self.client,
+            &self.config,
+            tenant,
+            integration,
+            device,
+            event,
+        )
+        .await
+        .map(|_| ())
     }
 }

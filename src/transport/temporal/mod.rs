@@ -36,12 +36,13 @@ pub use activities::{
     BeginOutcome, FinishInput, PagesInput, PagesOutcome, ProviderSource, SyncActivities,
 };
 pub use client::{SyncStart, run_via_temporal, start_sync};
+pub use config::{TemporalConfig, connect};
 #[cfg(feature = "service")]
 pub use device_refresh::TemporalRefreshRoute;
 pub use device_refresh::{
-    COALESCE_WINDOW, DeviceEvent, DeviceRefreshOutcome, DeviceRefreshWorkflow, request_device_refresh,
+    COALESCE_WINDOW, DeviceEvent, DeviceRefreshOutcome, DeviceRefreshWorkflow,
+    request_device_refresh,
 };
-pub use config::{TemporalConfig, connect};
 pub use input::{DEVICE_REFRESH_WORKFLOW, INTEGRATION_SYNC_WORKFLOW, SyncWorkflowInput};
 pub use retry::{activity_failure, default_retry_policy};
 pub use schedules::{
