@@ -14,6 +14,11 @@
 #   PG_URL=postgres://postgres@127.0.0.1:5432   (trust auth; a scratch database per run)
 #   OUT=file   also append the table to this file
 #   RMM_SYNC_BIN=path   run this prebuilt binary instead of building the tree (A/B comparisons)
+#   VIAS="direct temporal"   also run every phase as `sync --via temporal`: one `rmm-sync
+#       temporal worker` process executes it (Temporal dev server at 127.0.0.1:7233, or
+#       RMM_SYNC_TEMPORAL_ADDRESS); its CPU, MiB written and peak RSS fill the "CLI" columns
+#       then (the `sync` process only waits). Each via gets its own fresh store and simulator
+#       (same seed, same fleet).
 # The CLI's CPU seconds (user + system, from /usr/bin/time) and the MiB it wrote (wchar from
 # /proc/<pid>/io) are printed too: they move much less with the machine's load than the wall
 # time does.
@@ -24,6 +29,8 @@ STORES=${STORES:-"sqlite postgres"}
 SIZES=${SIZES:-"10000 50000 100000"}
 PG_URL=${PG_URL:-"postgres://postgres@127.0.0.1:5432"}
 OUT=${OUT:-}
+VIAS=${VIAS:-direct}
+TEMPORAL_ADDRESS=${RMM_SYNC_TEMPORAL_ADDRESS:-127.0.0.1:7233}
 
 cd "$(dirname "$0")/.."
 
@@ -42,12 +49,15 @@ fi
 if [[ -n "${RMM_SYNC_BIN:-}" ]]; then
     BIN=$RMM_SYNC_BIN # a prebuilt binary (A/B runs of two builds); no cargo build
 else
-    cargo build --release --features cli --bin rmm-sync >&2
+    features=cli
+    [[ " $VIAS " == *" temporal "* ]] && features=cli,temporal
+    cargo build --release --features "$features" --bin rmm-sync >&2
     BIN="${CARGO_TARGET_DIR:-target}/release/rmm-sync"
 fi
 
 WORK=$(mktemp -d)
 SIM_PID=""
+WORKER_PID=""
 PG_DB=""
 export RMM_SYNC_SIM_TOKEN="bench-$RANDOM-$RANDOM"
 TICKS=$(getconf CLK_TCK)
@@ -69,6 +79,10 @@ sys.exit(rc)
 PY
 
 cleanup() {
+    if [[ -n "$WORKER_PID" ]]; then
+        kill -TERM "$WORKER_PID" 2>/dev/null || true
+        wait "$WORKER_PID" 2>/dev/null || true
+    fi
     if [[ -n "$SIM_PID" ]]; then
         kill -TERM "$SIM_PID" 2>/dev/null || true
         wait "$SIM_PID" 2>/dev/null || true
@@ -81,17 +95,44 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# CPU seconds (user + system) the simulator has used so far.
-sim_cpu() {
+# CPU seconds (user + system) process $1 has used so far.
+proc_cpu() {
     # Fields after the command name (which ends with the last ')'): utime is the 12th, stime 13th.
     local rest
-    rest=$(sed 's/^.*) //' "/proc/$SIM_PID/stat")
+    rest=$(sed 's/^.*) //' "/proc/$1/stat")
     awk -v t="$TICKS" '{ printf "%.2f", ($12 + $13) / t }' <<<"$rest"
 }
 
-# The simulator's peak RSS in MiB.
-sim_hwm() {
-    awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$SIM_PID/status"
+# Peak RSS of process $1 in MiB.
+proc_hwm() {
+    awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"
+}
+
+# Bytes process $1 has written so far (wchar).
+proc_wchar() {
+    awk '/^wchar:/ { print $2 }' "/proc/$1/io"
+}
+
+sim_cpu() { proc_cpu "$SIM_PID"; }
+sim_hwm() { proc_hwm "$SIM_PID"; }
+
+start_worker() {
+    "$BIN" -q --config "$WORK/bench.toml" temporal worker >"$WORK/worker.out" 2>"$WORK/worker.err" &
+    WORKER_PID=$!
+    sleep 1
+    kill -0 "$WORKER_PID" 2>/dev/null || { echo "error: the worker exited:" >&2; cat "$WORK/worker.err" >&2; exit 1; }
+}
+
+stop_worker() {
+    kill -TERM "$WORKER_PID"
+    local status=0
+    wait "$WORKER_PID" || status=$?
+    WORKER_PID=""
+    if [[ $status -ne 0 ]]; then
+        echo "error: the worker exited with $status on SIGTERM:" >&2
+        cat "$WORK/worker.err" >&2
+        exit 1
+    fi
 }
 
 start_sim() {
@@ -130,13 +171,18 @@ mutate() {
 }
 
 ROWS=()
-row() { ROWS+=("$(printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |' "$@")"); echo "${ROWS[-1]}" >&2; }
+row() { ROWS+=("$(printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |' "$@")"); echo "${ROWS[-1]}" >&2; }
 
 # One timed CLI run: `phase`, then the sync arguments.
 timed_sync() {
     local phase=$1
     shift
-    local cpu0 cpu1 t0 t1
+    local cpu0 cpu1 t0 t1 wcpu0="" wio0=""
+    if [[ "$VIA" == temporal ]]; then
+        set -- "$@" --via temporal
+        wcpu0=$(proc_cpu "$WORKER_PID")
+        wio0=$(proc_wchar "$WORKER_PID")
+    fi
     cpu0=$(sim_cpu)
     t0=$(date +%s.%N)
     python3 "$WORK/io.py" "$WORK/io.txt" \
@@ -156,18 +202,27 @@ timed_sync() {
     clicpu=$(awk -F': ' '/User time|System time/ { s += $2 } END { printf "%.2f", s }' "$WORK/time.txt")
     local written
     written=$(awk '/^wchar:/ { printf "%.0f", $2 / 1048576 }' "$WORK/io.txt")
+    if [[ "$VIA" == temporal ]]; then
+        # The worker did the work: its CPU and writes during the phase, its peak RSS so far.
+        clicpu=$(awk -v a="$wcpu0" -v b="$(proc_cpu "$WORKER_PID")" 'BEGIN { printf "%.2f", b - a }')
+        written=$(awk -v a="$wio0" -v b="$(proc_wchar "$WORKER_PID")" 'BEGIN { printf "%.0f", (b - a) / 1048576 }')
+        rss=$(proc_hwm "$WORKER_PID")
+    fi
     local wall rate simcpu
     wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
     rate=$(awk -v n="$seen" -v w="$wall" 'BEGIN { printf "%.0f", n / w }')
     simcpu=$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.2f", b - a }')
-    row "$PROVIDER" "$STORE" "$N" "$phase" "$seen" "$wall" "$rate" "$clicpu" "$written" "$rss" "$(sim_hwm) / $simcpu"
+    row "$PROVIDER" "$STORE" "$N" "$VIA" "$phase" "$seen" "$wall" "$rate" "$clicpu" "$written" "$rss" "$(sim_hwm) / $simcpu"
 }
 
-echo "| provider | store | N | phase | devices | wall s | devices/s | CLI CPU s | CLI MiB written | CLI peak RSS MiB | simulator peak RSS MiB / CPU s |" >&2
-echo "|---|---|---|---|---|---|---|---|---|---|---|" >&2
+HEADER="| provider | store | N | via | phase | devices | wall s | devices/s | CLI (or worker) CPU s | CLI (or worker) MiB written | CLI (or worker) peak RSS MiB | simulator peak RSS MiB / CPU s |"
+RULE="|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "$HEADER" >&2
+echo "$RULE" >&2
 for PROVIDER in $PROVIDERS; do
     for STORE in $STORES; do
         for N in $SIZES; do
+          for VIA in $VIAS; do
             case "$STORE" in
                 sqlite)
                     rm -f "$WORK"/bench.db*
@@ -190,7 +245,12 @@ id = "bench"
 provider = "$PROVIDER"
 url = "$SIM_URL"
 token_env = "RMM_SYNC_SIM_TOKEN"
+
+[temporal]
+address = "$TEMPORAL_ADDRESS"
+task_queue = "rmm-sync-bench-$$-$N"
 EOF
+            if [[ "$VIA" == temporal ]]; then start_worker; fi
             "$BIN" -q --config "$WORK/bench.toml" scopes sync
             "$BIN" -q --config "$WORK/bench.toml" scopes map --integration bench --auto
             timed_sync first --full
@@ -199,17 +259,19 @@ EOF
             timed_sync changed5 --full
             mutate $((N / 100))
             timed_sync incr --incremental
+            if [[ "$VIA" == temporal ]]; then stop_worker; fi
             stop_sim
             if [[ -n "$PG_DB" ]]; then
                 psql "$PG_URL/postgres" -qc "DROP DATABASE $PG_DB" >/dev/null
                 PG_DB=""
             fi
+          done
         done
     done
 done
 
 {
-    echo "| provider | store | N | phase | devices | wall s | devices/s | CLI CPU s | CLI MiB written | CLI peak RSS MiB | simulator peak RSS MiB / CPU s |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|"
+    echo "$HEADER"
+    echo "$RULE"
     printf '%s\n' "${ROWS[@]}"
 } | tee ${OUT:+-a "$OUT"}

@@ -405,3 +405,30 @@ async fn device_events_signalled_together_become_one_refresh_through_temporal() 
     assert_eq!(stored[&device]["name"], "renamed-by-event");
     assert_eq!(stored.len(), 120);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_provider_outage_longer_than_the_clients_retries_is_ridden_out_by_temporal_retries() {
+    let Some(scenario) = Scenario::new() else {
+        return;
+    };
+    const DEVICES: u64 = 300;
+    let sim = TaniumGatewaySim::start(SimConfig::new(DEVICES, 3, 15))
+        .await
+        .expect("simulator");
+    let setup = scenario.setup(&sim.url(), sim.token());
+    map_scopes(&setup).await;
+    let _worker = worker(&setup);
+    // Five 502s in a row: the client's own retries (2 attempts) give up twice over, and the
+    // activity's durable retries (1 s, then 2 s …) carry the listing through.
+    sim.inject(FaultTarget::field("endpoints"), SimFault::BadGateway, 5);
+    let r = report(
+        &setup
+            .run(&["--json", "sync", "--via", "temporal"])
+            .await
+            .expect_code(0),
+    );
+    assert_eq!(r["status"], "completed", "{r}");
+    assert_eq!(count(&r, "created"), DEVICES, "{r}");
+    assert_eq!(sim.faults_pending(), 0, "every injected fault was served");
+    assert_eq!(stored_count(&setup).await, DEVICES as usize);
+}

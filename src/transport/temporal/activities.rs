@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
-use super::retry::{activity_failure, kind_is_retryable};
+use super::retry::{activity_failure, durable_retry, kind_is_retryable};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{IntegrationId, TenantId};
 use crate::provider::{Cursor, RmmProvider};
@@ -254,7 +254,8 @@ impl SyncActivities {
                     });
                 }
                 Err(e) if kind_is_retryable(e.kind()) && !last_attempt(&ctx) => {
-                    return Err(activity_failure(&e));
+                    // The pages done so far are in the last heartbeat: the retry resumes there.
+                    return Err(durable_retry(&e));
                 }
                 Err(e) => {
                     return Ok(PagesOutcome::GaveUp {

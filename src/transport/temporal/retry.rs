@@ -49,10 +49,21 @@ pub fn kind_is_retryable(kind: ErrorKind) -> bool {
 /// The activity failure for one of our errors: retryable or not by its kind (and persistence),
 /// with the provider's `Retry-After` as the next retry delay, typed by the kind's name.
 pub fn activity_failure(e: &Error) -> ActivityError {
+    failure(e, kind_is_retryable(e.kind()) && !e.is_persistent())
+}
+
+/// As [`activity_failure`], but retried by Temporal whenever the error's kind is retryable,
+/// even when an in-process retry layer already gave up on it ([`Error::is_persistent`]): the
+/// provider clients' own budget is seconds; the activity's durable retry policy rides out an
+/// outage of minutes, and its last attempt gives the listing up instead.
+pub fn durable_retry(e: &Error) -> ActivityError {
+    failure(e, kind_is_retryable(e.kind()))
+}
+
+fn failure(e: &Error, retryable: bool) -> ActivityError {
     if e.kind() == ErrorKind::Cancelled {
         return ActivityError::cancelled();
     }
-    let retryable = kind_is_retryable(e.kind()) && !e.is_persistent();
     let category = if e.kind() == ErrorKind::LeaseHeld {
         ApplicationErrorCategory::Benign
     } else {
