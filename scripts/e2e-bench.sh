@@ -123,17 +123,19 @@ start_worker() {
     kill -0 "$WORKER_PID" 2>/dev/null || { echo "error: the worker exited:" >&2; cat "$WORK/worker.err" >&2; exit 1; }
 }
 
-stop_worker() {
-    kill -TERM "$WORKER_PID"
+# SIGTERM to process $1 (named $2, its stderr in file $3); it must exit 0.
+stop_process() {
+    kill -TERM "$1"
     local status=0
-    wait "$WORKER_PID" || status=$?
-    WORKER_PID=""
+    wait "$1" || status=$?
     if [[ $status -ne 0 ]]; then
-        echo "error: the worker exited with $status on SIGTERM:" >&2
-        cat "$WORK/worker.err" >&2
+        echo "error: the $2 exited with $status on SIGTERM:" >&2
+        cat "$3" >&2
         exit 1
     fi
 }
+
+stop_worker() { stop_process "$WORKER_PID" worker "$WORK/worker.err"; WORKER_PID=""; }
 
 start_sim() {
     local provider=$1 n=$2
@@ -154,16 +156,7 @@ start_sim() {
     SIM_URL="http://127.0.0.1:$(cat "$WORK/port")"
 }
 
-stop_sim() {
-    kill -TERM "$SIM_PID"
-    local status=0
-    wait "$SIM_PID" || status=$?
-    SIM_PID=""
-    if [[ $status -ne 0 ]]; then
-        echo "error: the simulator exited with $status on SIGTERM" >&2
-        exit 1
-    fi
-}
+stop_sim() { stop_process "$SIM_PID" simulator "$WORK/sim.err"; SIM_PID=""; }
 
 mutate() {
     curl -sf -X POST -H 'content-type: application/json' -d "{\"change\": $1}" \

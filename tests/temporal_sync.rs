@@ -149,6 +149,43 @@ async fn map_scopes(setup: &Setup) {
         .await;
 }
 
+/// A Tanium fleet of `devices` whose pages each take `page_delay`, with its scopes mapped in
+/// `scenario`'s config: a run that is still listing when the test acts on it.
+async fn slow_fleet(
+    scenario: &Scenario,
+    devices: u64,
+    seed: u64,
+    page_delay: Duration,
+) -> (TaniumGatewaySim, Setup) {
+    let sim = TaniumGatewaySim::start(SimConfig::new(devices, 4, seed))
+        .await
+        .expect("simulator");
+    let setup = scenario.setup(&sim.url(), sim.token());
+    map_scopes(&setup).await;
+    sim.inject(
+        FaultTarget::field("endpoints"),
+        SimFault::Slow(page_delay),
+        u32::MAX,
+    );
+    (sim, setup)
+}
+
+/// Waits (at most 60 s) until at least `n` devices are stored; returns how many are.
+async fn wait_for_stored(setup: &Setup, n: usize) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let stored = stored_count(setup).await;
+        if stored >= n {
+            return stored;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{stored} devices stored after 60 s, waiting for {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn report(out: &Output) -> Value {
     let doc = out.json();
     let reports = doc.as_array().expect("an array of reports");
@@ -231,29 +268,12 @@ async fn a_worker_killed_mid_run_is_replaced_and_the_run_completes_with_each_dev
         return;
     };
     const DEVICES: u64 = 1200;
-    let sim = TaniumGatewaySim::start(SimConfig::new(DEVICES, 4, 12))
-        .await
-        .expect("simulator");
-    let setup = scenario.setup(&sim.url(), sim.token());
-    map_scopes(&setup).await;
     // Slow pages (30 of them): the run is mid-listing when its worker dies.
-    sim.inject(
-        FaultTarget::field("endpoints"),
-        SimFault::Slow(Duration::from_millis(250)),
-        u32::MAX,
-    );
+    let (sim, setup) = slow_fleet(&scenario, DEVICES, 12, Duration::from_millis(250)).await;
 
     let mut first = worker(&setup);
     let sync = spawn(&setup, &["--json", "sync", "--via", "temporal"]);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let at_kill = loop {
-        let n = stored_count(&setup).await;
-        if n >= 200 {
-            break n;
-        }
-        assert!(Instant::now() < deadline, "no page was stored within 60 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let at_kill = wait_for_stored(&setup, 200).await;
     first.start_kill().expect("SIGKILL the worker");
     first.wait().await.expect("reap the worker");
     assert!(
@@ -293,26 +313,10 @@ async fn a_second_sync_of_one_integration_is_refused_while_the_first_runs() {
         return;
     };
     const DEVICES: u64 = 400;
-    let sim = TaniumGatewaySim::start(SimConfig::new(DEVICES, 4, 13))
-        .await
-        .expect("simulator");
-    let setup = scenario.setup(&sim.url(), sim.token());
-    map_scopes(&setup).await;
-    sim.inject(
-        FaultTarget::field("endpoints"),
-        SimFault::Slow(Duration::from_millis(300)),
-        u32::MAX,
-    );
+    let (_sim, setup) = slow_fleet(&scenario, DEVICES, 13, Duration::from_millis(300)).await;
     let _worker = worker(&setup);
     let first = spawn(&setup, &["--json", "sync", "--via", "temporal"]);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while stored_count(&setup).await == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the first run stored nothing in 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_stored(&setup, 1).await;
 
     // Through Temporal: the workflow id is taken.
     let second = setup.run(&["--json", "sync", "--via", "temporal"]).await;

@@ -361,7 +361,8 @@ impl<'a> Ctx<'a> {
     ) -> rmm_sync::Result<rmm_sync::sync::RunReport> {
         use rmm_sync::sync::RunMode;
         use rmm_sync::transport::temporal::{self, SyncWorkflowInput, SyncWorkflowOutcome};
-        let settings = crate::temporal::config_settings(&self.config);
+        // `[temporal]` as configured: `sync` has no Temporal flags.
+        let settings = self.config.temporal.clone();
         let client = temporal::connect(&settings).await?;
         let mode = if a.incremental {
             RunMode::Incremental

@@ -71,11 +71,6 @@ fn settings(config: &Config, args: &TemporalArgs) -> TemporalConfig {
     t
 }
 
-/// The `[temporal]` settings of `sync --via temporal` (no flags there: the config decides).
-pub(crate) fn config_settings(config: &Config) -> TemporalConfig {
-    config.temporal.clone()
-}
-
 /// The worker's providers: built from the config file on first use, then kept (one HTTP client
 /// and token cache per integration for the life of the worker).
 struct ConfigProviders {
