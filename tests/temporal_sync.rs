@@ -436,3 +436,126 @@ async fn a_provider_outage_longer_than_the_clients_retries_is_ridden_out_by_temp
     assert_eq!(sim.faults_pending(), 0, "every injected fault was served");
     assert_eq!(stored_count(&setup).await, DEVICES as usize);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cancelled_sync_workflow_finishes_its_run_as_cancelled_and_releases_the_lease() {
+    let Some(scenario) = Scenario::new() else {
+        return;
+    };
+    const DEVICES: u64 = 1000;
+    let (sim, setup) = slow_fleet(&scenario, DEVICES, 16, Duration::from_millis(250)).await;
+    let _worker = worker(&setup);
+    let sync = spawn(&setup, &["--json", "sync", "--via", "temporal"]);
+    wait_for_stored(&setup, 80).await;
+
+    let client = temporal::connect(&scenario.temporal_config())
+        .await
+        .expect("connect");
+    client
+        .get_workflow_handle::<IntegrationSyncWorkflow>(scenario.workflow_id())
+        .cancel(Default::default())
+        .await
+        .expect("request cancellation");
+
+    // The run ends as cancelled (exit 1, as a cancelled direct run), not failed or lost.
+    let out = finish(sync, Duration::from_secs(60)).await.expect_code(1);
+    let r = report(&out);
+    assert_eq!(r["status"], "cancelled", "{r}");
+    let stored = stored_count(&setup).await;
+    assert!(
+        stored < DEVICES as usize,
+        "cancelled after the listing ended"
+    );
+    // The page being written when the cancellation came was waited for and counted: the report
+    // accounts for every stored asset.
+    assert_eq!(count(&r, "created"), stored as u64, "{r}");
+
+    // The lease was released at once (no TTL wait): a direct run goes ahead and completes the
+    // fleet, each device once.
+    sim.clear_faults();
+    let again = report(&setup.run(&["--json", "sync"]).await.expect_code(0));
+    assert_eq!(
+        count(&again, "created") + count(&again, "unchanged"),
+        DEVICES,
+        "{again}"
+    );
+    assert_eq!(count(&again, "created"), DEVICES - stored as u64, "{again}");
+    let assets = stored_assets(&setup).await;
+    let expected: HashSet<String> = sim.endpoint_ids().into_iter().collect();
+    assert_eq!(assets.keys().cloned().collect::<HashSet<_>>(), expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_run_longer_than_one_execution_continues_as_new_and_reports_once() {
+    use futures::StreamExt;
+    let Some(scenario) = Scenario::new() else {
+        return;
+    };
+    const DEVICES: u64 = 300; // 8 pages of 40
+    let sim = TaniumGatewaySim::start(SimConfig::new(DEVICES, 3, 17))
+        .await
+        .expect("simulator");
+    let setup = scenario.setup(&sim.url(), sim.token());
+    map_scopes(&setup).await;
+    let _worker = worker(&setup);
+    let config = scenario.temporal_config();
+    let client = temporal::connect(&config).await.expect("connect");
+
+    let mut input = temporal::SyncWorkflowInput::new(
+        scenario.tenant,
+        IntegrationId::from_name("tanium"),
+        rmm_sync::sync::RunMode::Full,
+    );
+    input.pages_per_execution = Some(2);
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(120),
+        temporal::run_via_temporal(&client, &config, input),
+    )
+    .await
+    .expect("the run finished within 120 s")
+    .expect("the run");
+    let temporal::SyncWorkflowOutcome::Finished(r) = outcome else {
+        panic!("refused: {outcome:?}");
+    };
+    assert_eq!(r.status, rmm_sync::sync::RunStatus::Completed, "{r:?}");
+    assert_eq!(r.counts.created, DEVICES, "{r:?}");
+    assert_eq!(r.counts.seen, DEVICES, "{r:?}");
+    assert_eq!(stored_count(&setup).await, DEVICES as usize);
+
+    // Two pages per execution: at least four executions, all one run (the first's run id).
+    let query = format!("WorkflowId = '{}'", scenario.workflow_id());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let runs: Vec<String> = loop {
+        let listed: Vec<String> = client
+            .list_workflows(query.clone(), Default::default())
+            .filter_map(|w| async move { w.ok().map(|w| w.run_id().to_owned()) })
+            .collect()
+            .await;
+        if listed.len() >= 4 || Instant::now() > deadline {
+            break listed;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(runs.len() >= 4, "executions: {runs:?}");
+    assert!(
+        runs.contains(&r.run_id.to_string()),
+        "the report's run id {} is the first execution's: {runs:?}",
+        r.run_id
+    );
+
+    // The last execution (resumed from a continuation) replays deterministically.
+    let history = client
+        .get_workflow_handle::<IntegrationSyncWorkflow>(scenario.workflow_id())
+        .fetch_history(WorkflowFetchHistoryOptions::default());
+    let replayer = WorkflowReplayer::new(
+        WorkflowReplayerOptions::new()
+            .register_workflow::<IntegrationSyncWorkflow>()
+            .expect("register")
+            .build(),
+    )
+    .expect("replayer");
+    replayer
+        .replay_workflow(history)
+        .await
+        .expect("the resumed execution replays deterministically");
+}

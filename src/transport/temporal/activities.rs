@@ -60,7 +60,14 @@ impl SyncActivities {
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum BeginOutcome {
     /// The run began (or ended at once: see [`BegunRun::finished`]).
-    Begun(Box<BegunRun>),
+    Begun {
+        /// The run's plan and first findings.
+        run: Box<BegunRun>,
+        /// Errors the run's report keeps (the worker's
+        /// [`crate::sync::SyncOptions::max_report_errors`]): the workflow merges tallies
+        /// with it.
+        max_report_errors: usize,
+    },
     /// The run did not start: the lease is held by another run, or the integration is
     /// unknown, inactive or of another provider. Nothing was written.
     Refused {
@@ -178,7 +185,10 @@ impl SyncActivities {
         };
         let step = self.orch.begin_run(provider, &ticket);
         match with_heartbeats(&ctx, step, &()).await {
-            Ok(begun) => Ok(BeginOutcome::Begun(Box::new(begun))),
+            Ok(begun) => Ok(BeginOutcome::Begun {
+                run: Box::new(begun),
+                max_report_errors: self.orch.options().max_report_errors,
+            }),
             Err(e) => refused_or_retry(e),
         }
     }
@@ -218,7 +228,9 @@ impl SyncActivities {
         let cancel = CancelToken::new();
         while !progress.done && progress.pages < input.max_pages.max(1) {
             if ctx.is_cancelled() {
-                return Err(ActivityError::cancelled());
+                // Hand back what the pages so far found: the workflow, which asked for the
+                // cancellation and waits for this answer, finishes the run with them.
+                break;
             }
             let task = PageTask {
                 listing: input.task.listing.clone(),
@@ -241,6 +253,8 @@ impl SyncActivities {
                     // Best effort: a lost heartbeat only means a retry redoes this page.
                     let _ = ctx.record_heartbeat(progress.clone()).await;
                 }
+                // The failed page's chunk may hold part of its seen devices: the next listing
+                // starts after it rather than replacing it.
                 Err(e) if is_unusable_window(&input.task.listing, &e) => {
                     return Ok(PagesOutcome::UnusableWindow {
                         delta: progress.delta,

@@ -1,16 +1,22 @@
 //! Starting a sync workflow and waiting for its report: what `rmm-sync sync --via temporal`
 //! does.
 
-use temporalio_client::errors::WorkflowStartError;
+use temporalio_client::errors::{WorkflowGetResultError, WorkflowStartError};
 use temporalio_client::{
-    Client, WorkflowGetResultOptions, WorkflowIdConflictPolicy, WorkflowStartOptions,
+    Client, WorkflowGetResultOptions, WorkflowHandle, WorkflowIdConflictPolicy,
+    WorkflowStartOptions,
 };
+
+use temporalio_workflow::workflows::WorkflowImplementation;
 
 use super::config::TemporalConfig;
 use super::ids::sync_workflow_id;
 use super::input::SyncWorkflowInput;
 use super::workflow::{IntegrationSyncWorkflow, SyncWorkflowOutcome};
 use crate::error::{Error, ErrorKind, Result};
+
+/// The handle `start_workflow` gives for [`IntegrationSyncWorkflow::run`].
+type SyncHandle = WorkflowHandle<Client, <IntegrationSyncWorkflow as WorkflowImplementation>::Run>;
 
 /// A started sync workflow.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +35,18 @@ pub async fn start_sync(
     config: &TemporalConfig,
     input: SyncWorkflowInput,
 ) -> Result<SyncStart> {
+    let handle = start(client, config, input).await?;
+    Ok(SyncStart {
+        workflow_id: handle.info().workflow_id.clone(),
+        run_id: handle.run_id().map(str::to_owned),
+    })
+}
+
+async fn start(
+    client: &Client,
+    config: &TemporalConfig,
+    input: SyncWorkflowInput,
+) -> Result<SyncHandle> {
     let workflow_id = sync_workflow_id(input.tenant, input.integration);
     let options = WorkflowStartOptions::new(config.task_queue.clone(), workflow_id.clone())
         .id_conflict_policy(WorkflowIdConflictPolicy::Fail)
@@ -37,13 +55,7 @@ pub async fn start_sync(
         .start_workflow(IntegrationSyncWorkflow::run, input, options)
         .await
     {
-        Ok(handle) => {
-            let run_id = handle.run_id().map(str::to_owned);
-            Ok(SyncStart {
-                workflow_id,
-                run_id,
-            })
-        }
+        Ok(handle) => Ok(handle),
         Err(WorkflowStartError::AlreadyStarted { .. }) => Err(Error::new(
             ErrorKind::LeaseHeld,
             format!(
@@ -58,22 +70,30 @@ pub async fn start_sync(
     }
 }
 
-/// Starts the integration's sync workflow and waits for its outcome (following
-/// continue-as-new to the last execution).
+/// Starts the integration's sync workflow and waits for its outcome, following
+/// continue-as-new from the execution it started (not whatever runs under the workflow id
+/// later).
 pub async fn run_via_temporal(
     client: &Client,
     config: &TemporalConfig,
     input: SyncWorkflowInput,
 ) -> Result<SyncWorkflowOutcome> {
-    let start = start_sync(client, config, input).await?;
-    client
-        .get_workflow_handle::<IntegrationSyncWorkflow>(start.workflow_id.clone())
+    let handle = start(client, config, input).await?;
+    handle
         .get_result(WorkflowGetResultOptions::default())
         .await
         .map_err(|e| {
+            let kind = match e {
+                WorkflowGetResultError::Cancelled { .. } => ErrorKind::Cancelled,
+                WorkflowGetResultError::TimedOut => ErrorKind::Timeout,
+                _ => ErrorKind::Other,
+            };
             Error::new(
-                ErrorKind::Other,
-                format!("workflow {} did not complete: {e}", start.workflow_id),
+                kind,
+                format!(
+                    "workflow {} did not complete: {e}",
+                    handle.info().workflow_id
+                ),
             )
         })
 }

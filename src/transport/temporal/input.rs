@@ -33,6 +33,11 @@ pub struct SyncWorkflowInput {
     /// schedules and `sync --via temporal` send).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume: Option<Box<super::workflow::Continuation>>,
+    /// Pages after which the workflow continues as new (`None`:
+    /// [`super::workflow::PAGES_PER_EXECUTION`]). Lower keeps each execution's history
+    /// smaller, at the cost of more executions per run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pages_per_execution: Option<u64>,
 }
 
 impl SyncWorkflowInput {
@@ -45,6 +50,7 @@ impl SyncWorkflowInput {
             device: None,
             dry_run: false,
             resume: None,
+            pages_per_execution: None,
         }
     }
 }

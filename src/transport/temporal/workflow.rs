@@ -9,10 +9,11 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use temporalio_common::error::IncomingError;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ActivityExecutionError, ActivityOptions, ContinueAsNewOptions, WorkflowCancellationToken,
-    WorkflowContext, WorkflowResult,
+    ActivityCancellationType, ActivityExecutionError, ActivityOptions, ContinueAsNewOptions,
+    WorkflowCancellationToken, WorkflowContext, WorkflowResult,
 };
 
 use temporalio_workflow::common::WorkflowDefinition;
@@ -32,11 +33,16 @@ use crate::sync::{Listing, PageTask, RunReport, RunTally, RunTicket, StepsEnded}
 pub const PAGES_PER_ACTIVITY: u32 = 10;
 
 /// Pages after which the workflow continues as new, carrying its state: keeps the history of
-/// one execution small (about 4 events per activity) whatever the fleet size.
+/// one execution small (about 6 events per activity, 50 activities) whatever the fleet size.
+/// [`SyncWorkflowInput::pages_per_execution`] overrides it.
 pub const PAGES_PER_EXECUTION: u64 = 500;
 
-/// Errors a report keeps (the in-process default).
-const MAX_REPORT_ERRORS: usize = 100;
+/// Errors a report keeps when a continuation from an older worker does not say.
+const DEFAULT_MAX_REPORT_ERRORS: usize = 100;
+
+fn default_max_report_errors() -> usize {
+    DEFAULT_MAX_REPORT_ERRORS
+}
 
 /// Where a run stands between two executions (continue-as-new) of its workflow.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -51,6 +57,9 @@ pub struct Continuation {
     pub cursor: Option<Cursor>,
     /// The next page's chunk number.
     pub chunk: u64,
+    /// Errors the report keeps (from the worker that began the run).
+    #[serde(default = "default_max_report_errors")]
+    pub max_report_errors: usize,
 }
 
 /// The result of a sync workflow.
@@ -124,20 +133,26 @@ where
             Some(c) => *c,
             None => {
                 let ticket = ticket_for(ctx, &input, how.seq);
+                // Not cancellable: a begin cut short could hold the lease with nobody left to
+                // release it. A cancellation that arrives meanwhile is seen right after.
                 let begun = ctx
-                    .execute_activity(SyncActivities::begin, ticket.clone(), step_options())
+                    .execute_activity(SyncActivities::begin, ticket.clone(), shielded_options())
                     .await;
                 match begun {
-                    Ok(BeginOutcome::Begun(begun)) => {
-                        if let Some(report) = begun.finished {
+                    Ok(BeginOutcome::Begun {
+                        run,
+                        max_report_errors,
+                    }) => {
+                        if let Some(report) = run.finished {
                             return Ok(SyncWorkflowOutcome::Finished(report));
                         }
                         Continuation {
                             ticket,
-                            tally: begun.tally,
-                            listings: begun.listings,
+                            tally: run.tally,
+                            listings: run.listings,
                             cursor: None,
                             chunk: 0,
+                            max_report_errors,
                         }
                     }
                     Ok(BeginOutcome::Refused { kind, message }) => {
@@ -146,15 +161,18 @@ where
                     Err(e) => {
                         // Retries ran out before the lease was (surely) taken: nothing to
                         // finish beyond what the lease TTL frees.
-                        return Ok(SyncWorkflowOutcome::Refused {
-                            kind: ErrorKind::Unavailable,
-                            message: failure_message(&e),
-                        });
+                        let (kind, message) = failure_of(&e);
+                        return Ok(SyncWorkflowOutcome::Refused { kind, message });
                     }
                 }
             }
         };
         let mut pages_here = 0u64;
+        let pages_per_execution = input
+            .pages_per_execution
+            .unwrap_or(PAGES_PER_EXECUTION)
+            .max(1);
+        let max_errors = state.max_report_errors;
         let ended = loop {
             let Some(listing) = state.listings.first().cloned() else {
                 break StepsEnded::Listed;
@@ -163,7 +181,7 @@ where
                 break StepsEnded::Cancelled;
             }
             if how.continue_as_new
-                && (pages_here >= PAGES_PER_EXECUTION || ctx.continue_as_new_suggested())
+                && (pages_here >= pages_per_execution || ctx.continue_as_new_suggested())
             {
                 let next = SyncWorkflowInput {
                     resume: Some(Box::new(state)),
@@ -179,10 +197,16 @@ where
                     cursor: state.cursor.clone(),
                     chunk: state.chunk,
                 },
-                max_pages: PAGES_PER_ACTIVITY,
+                // Never past this execution's page budget (when the steps may continue as new).
+                max_pages: if how.continue_as_new {
+                    let left = pages_per_execution.saturating_sub(pages_here).max(1);
+                    u32::try_from(left).map_or(PAGES_PER_ACTIVITY, |l| l.min(PAGES_PER_ACTIVITY))
+                } else {
+                    PAGES_PER_ACTIVITY
+                },
             };
             let outcome = ctx
-                .execute_activity(SyncActivities::list_pages, pages, step_options())
+                .execute_activity(SyncActivities::list_pages, pages, pages_options())
                 .await;
             match outcome {
                 Ok(PagesOutcome::Pages {
@@ -191,7 +215,7 @@ where
                     next_chunk,
                 }) => {
                     pages_here += next_chunk.saturating_sub(state.chunk);
-                    merge(&mut state.tally, delta);
+                    merge(&mut state.tally, delta, max_errors);
                     state.chunk = next_chunk;
                     match next {
                         Some(cursor) => state.cursor = Some(cursor),
@@ -204,27 +228,28 @@ where
                     kind,
                     message,
                 }) => {
-                    merge(&mut state.tally, delta);
+                    merge(&mut state.tally, delta, max_errors);
                     let failed = state
                         .tally
                         .listing_failed(&listing, &Error::new(kind, message));
-                    state.tally.merge(failed, MAX_REPORT_ERRORS);
+                    state.tally.merge(failed, max_errors);
                     state.chunk = next_chunk;
                     next_listing(&mut state);
                 }
                 Ok(PagesOutcome::UnusableWindow { delta, next_chunk }) => {
-                    merge(&mut state.tally, delta);
+                    merge(&mut state.tally, delta, max_errors);
                     state.chunk = next_chunk;
+                    // Short, and its plan is needed to finish consistently: not cancellable.
                     let replanned = ctx
                         .execute_activity(
                             SyncActivities::replan,
                             state.ticket.clone(),
-                            step_options(),
+                            shielded_options(),
                         )
                         .await;
                     match replanned {
                         Ok(replanned) => {
-                            state.tally.merge(replanned.tally, MAX_REPORT_ERRORS);
+                            state.tally.merge(replanned.tally, max_errors);
                             state.listings = replanned.listings;
                             state.cursor = None;
                         }
@@ -232,17 +257,17 @@ where
                     }
                 }
                 Ok(PagesOutcome::Fatal { delta, ended }) => {
-                    merge(&mut state.tally, delta);
+                    merge(&mut state.tally, delta, max_errors);
                     break ended;
                 }
                 Err(ActivityExecutionError::Cancelled(_)) => break StepsEnded::Cancelled,
                 Err(e) => {
                     // The activity's retries ran out on an error it returned as retryable.
-                    let failed = state.tally.listing_failed(
-                        &listing,
-                        &Error::new(ErrorKind::Unavailable, failure_message(&e)),
-                    );
-                    state.tally.merge(failed, MAX_REPORT_ERRORS);
+                    let (kind, message) = failure_of(&e);
+                    let failed = state
+                        .tally
+                        .listing_failed(&listing, &Error::new(kind, message));
+                    state.tally.merge(failed, max_errors);
                     next_listing(&mut state);
                 }
             }
@@ -255,7 +280,7 @@ where
             ended,
         };
         let report = ctx
-            .execute_activity(SyncActivities::finish, finish, finish_options())
+            .execute_activity(SyncActivities::finish, finish, shielded_options())
             .await?;
         Ok(SyncWorkflowOutcome::Finished(Box::new(report)))
     }
@@ -292,19 +317,24 @@ fn ticket_for<W>(ctx: &WorkflowContext<W>, input: &SyncWorkflowInput, seq: u32) 
     }
 }
 
-/// Every step: retried per [`default_retry_policy`] (errors our kinds say are permanent are
-/// not retried), heartbeats expected (a lost worker is noticed within the heartbeat timeout
-/// and the step retried elsewhere).
-fn step_options() -> ActivityOptions {
+// Every step is retried per `default_retry_policy` (errors our kinds say are permanent are not
+// retried) and heartbeats (a lost worker is noticed within the heartbeat timeout and the step
+// retried elsewhere). Steps differ in how a cancellation of the workflow reaches them.
+
+/// `list_pages`: a cancellation waits for the activity's answer (it stops after its current
+/// page and hands back what it found), so `finish` never runs while a page is still being
+/// written and the report counts every page that was.
+fn pages_options() -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(STEP_TIMEOUT)
         .heartbeat_timeout(super::activities::HEARTBEAT_EVERY * 4)
         .retry_policy(default_retry_policy())
+        .cancellation_type(ActivityCancellationType::WaitCancellationCompleted)
         .build()
 }
 
-/// `finish`: as every step, but with a token of its own instead of the workflow's, so a
-/// cancelled workflow still records its run's status and releases the lease.
-fn finish_options() -> ActivityOptions {
+/// `begin`, `replan`, `finish`: with a token of their own instead of the workflow's, so a cancellation never cuts them short: a cancelled workflow still takes or
+/// releases the lease consistently and records its run's status.
+fn shielded_options() -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(STEP_TIMEOUT)
         .heartbeat_timeout(super::activities::HEARTBEAT_EVERY * 4)
         .retry_policy(default_retry_policy())
@@ -315,9 +345,9 @@ fn finish_options() -> ActivityOptions {
 /// The longest one step may take: a page group on a slow provider, a sweep of a big fleet.
 const STEP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
-fn merge(tally: &mut RunTally, delta: Option<RunTally>) {
+fn merge(tally: &mut RunTally, delta: Option<RunTally>, max_errors: usize) {
     if let Some(d) = delta {
-        tally.merge(d, MAX_REPORT_ERRORS);
+        tally.merge(d, max_errors);
     }
 }
 
@@ -328,16 +358,56 @@ fn next_listing(state: &mut Continuation) {
     state.cursor = None;
 }
 
-fn failure_message(e: &ActivityExecutionError) -> String {
-    match e.failure() {
-        Some(f) => f.message.clone(),
+/// The kind and message of the error an activity failed with: the application failure's type
+/// is our kind's name ([`super::retry::activity_failure`]); a timeout is `timeout`; anything
+/// else (a worker-side panic, a payload that did not convert) is `other`.
+fn failure_of(e: &ActivityExecutionError) -> (ErrorKind, String) {
+    let message = match e.failure() {
+        Some(f) => match f.cause.as_deref() {
+            Some(cause) if !cause.message.is_empty() => cause.message.clone(),
+            _ => f.message.clone(),
+        },
         None => e.to_string(),
-    }
+    };
+    let kind = match e.cause() {
+        Some(IncomingError::Application(app)) => app
+            .type_name()
+            .and_then(kind_named)
+            .unwrap_or(ErrorKind::Other),
+        Some(IncomingError::Timeout(_)) => ErrorKind::Timeout,
+        Some(IncomingError::Cancelled(_)) => ErrorKind::Cancelled,
+        _ => ErrorKind::Other,
+    };
+    (kind, message)
+}
+
+fn kind_named(name: &str) -> Option<ErrorKind> {
+    use serde::de::IntoDeserializer;
+    let de: serde::de::value::StrDeserializer<'_, serde::de::value::Error> =
+        name.into_deserializer();
+    ErrorKind::deserialize(de).ok()
 }
 
 fn failed_with(e: &ActivityExecutionError) -> StepsEnded {
-    StepsEnded::Failed {
-        kind: ErrorKind::Unavailable,
-        message: failure_message(e),
+    let (kind, message) = failure_of(e);
+    StepsEnded::Failed { kind, message }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_type_names_our_kind_back() {
+        for kind in [
+            ErrorKind::RateLimited,
+            ErrorKind::Unavailable,
+            ErrorKind::Store,
+            ErrorKind::ReconnectRequired,
+        ] {
+            assert_eq!(kind_named(kind.as_str()), Some(kind));
+        }
+        assert_eq!(kind_named("PanicError"), None);
+        assert_eq!(kind_named(""), None);
     }
 }
