@@ -28,9 +28,12 @@ fn via_json<T: Serialize + DeserializeOwned>(value: T) -> T {
     serde_json::from_str(&text).expect("deserializes")
 }
 
-/// How the test executor misbehaves.
+/// How the test executor runs, and misbehaves.
 #[derive(Clone, Copy, Default)]
 struct Crashes {
+    /// Pages are taken with `run_page_ahead`: each step fetches the listing's next page while
+    /// it ingests its own (what a Temporal activity does); the next step uses that fetch.
+    fetch_ahead: bool,
     /// Every page step runs twice; the first result is lost (a worker died after the writes,
     /// before the engine recorded the step as done).
     pages: bool,
@@ -73,6 +76,7 @@ async fn run_stepwise(
     let mut chunk = 0;
     'listings: while let Some(listing) = listings.pop_front() {
         let mut cursor = None;
+        let mut ahead = None;
         loop {
             let task = via_json(PageTask {
                 listing: listing.clone(),
@@ -85,9 +89,26 @@ async fn run_stepwise(
             } else {
                 &h.orch
             };
-            let mut step = worker
-                .run_page(Arc::clone(&provider), &ticket, &task, &cancel)
-                .await;
+            let mut step = if crashes.fetch_ahead {
+                worker
+                    .run_page_ahead(
+                        Arc::clone(&provider),
+                        &ticket,
+                        &task,
+                        ahead.take(),
+                        true,
+                        &cancel,
+                    )
+                    .await
+                    .map(|(step, next)| {
+                        ahead = next;
+                        step
+                    })
+            } else {
+                worker
+                    .run_page(Arc::clone(&provider), &ticket, &task, &cancel)
+                    .await
+            };
             if crashes.pages && step.is_ok() {
                 // The retry lands on the other worker when there are two.
                 let retry = if crashes.two_workers && chunk % 2 == 0 {
@@ -238,16 +259,28 @@ async fn a_stepwise_full_run_gives_the_same_store_and_counts_as_the_in_process_r
     assert_eq!(contents(&direct).await, contents(&stepped).await);
 
     // Removed, changed and moved devices: the sweep of the stepwise run works from the seen log.
+    // This time each page step fetches the next page while it ingests its own.
     mutate(&direct.provider);
     mutate(&stepped.provider);
+    let direct_before = direct.provider.page_calls();
     let a = direct.run(rmm_sync::sync::RunRequest::full()).await;
+    let direct_pages = direct.provider.page_calls() - direct_before;
+    let stepped_before = stepped.provider.page_calls();
     let b = run_stepwise(
         &stepped,
         Arc::clone(&stepped.provider) as _,
         RunMode::Full,
-        Crashes::default(),
+        Crashes {
+            fetch_ahead: true,
+            ..Crashes::default()
+        },
     )
     .await;
+    assert_eq!(
+        stepped.provider.page_calls() - stepped_before,
+        direct_pages,
+        "every page fetched once, ahead or not"
+    );
     assert!(a.counts.tombstoned > 0, "{:?}", a.counts);
     assert_eq!(comparable(&a), comparable(&b));
     assert_eq!(contents(&direct).await, contents(&stepped).await);

@@ -4,6 +4,7 @@
 
 mod lease;
 mod orchestrator;
+mod page_ahead;
 mod progress;
 mod read_ahead;
 mod report;
@@ -13,6 +14,7 @@ mod steps;
 mod tally;
 
 pub use orchestrator::{RunRequest, SyncOptions, SyncOrchestrator};
+pub use page_ahead::PageAhead;
 pub use progress::{CancelToken, ProgressFn, SyncEvent};
 pub use report::{HeldBackSweep, RunMode, RunPlan, RunReport, RunStatus};
 pub use steps::{BegunRun, Listing, PageStep, PageTask, RunTicket, StepsEnded, is_unusable_window};

@@ -15,6 +15,7 @@ use futures::stream::BoxStream;
 
 use super::lease::HeldLease;
 use super::orchestrator::{RunRequest, SyncOrchestrator};
+use super::page_ahead::PageAhead;
 use super::progress::SyncEvent;
 use super::read_ahead::read_ahead;
 use super::report::{HeldBackSweep, RunMode, RunReport, RunStatus};
@@ -534,22 +535,39 @@ impl<'a> Run<'a> {
     /// One page of `listing` from `cursor` (the first page when `None`), ingested: the unit of
     /// work of a durable page step. Errors are returned as they are; the executor decides
     /// whether to retry the page or to call [`Run::listing_failed`].
+    ///
+    /// `fetched` is the page, already fetched (a walk's page fetched ahead); `ahead` receives
+    /// the fetch of the walk's following page, started before this one is ingested, when the
+    /// caller asks for one.
     pub(super) async fn list_one_page(
         &mut self,
         listing: &Listing,
         cursor: Option<Cursor>,
+        fetched: Option<Result<DevicePage>>,
+        ahead: Option<&mut Option<PageAhead>>,
     ) -> std::result::Result<PageEnd, Abort> {
         match listing {
             Listing::Walk { scope, since } => {
                 if cursor.is_none() {
                     self.listing_started(scope);
                 }
-                let request = self.page_request(scope.clone(), *since, cursor);
-                let page = self
-                    .provider
-                    .list_devices_page(&request)
-                    .await
-                    .map_err(Abort::Failed)?;
+                let page = match fetched {
+                    Some(page) => page,
+                    None => {
+                        let request = self.page_request(scope.clone(), *since, cursor);
+                        self.provider.list_devices_page(&request).await
+                    }
+                }
+                .map_err(Abort::Failed)?;
+                if let (Some(ahead), Some(next)) = (ahead, &page.next_cursor) {
+                    let request = self.page_request(scope.clone(), *since, Some(next.clone()));
+                    *ahead = PageAhead::start(
+                        Arc::clone(&self.provider),
+                        listing.clone(),
+                        next.clone(),
+                        request,
+                    );
+                }
                 let result = self.ingest(page.devices).await?;
                 self.page_ingested(scope.clone(), page.total, result);
                 match page.next_cursor {

@@ -28,6 +28,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::orchestrator::{RunRequest, SyncOrchestrator};
+use super::page_ahead::PageAhead;
 use super::progress::CancelToken;
 use super::report::{RunMode, RunReport};
 use super::run::{Abort, PageEnd, Run, falls_back_to_full, renewing};
@@ -36,7 +37,7 @@ use super::tally::RunTally;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ingest::now_micros;
 use crate::model::{ExternalDeviceId, ExternalScopeId, IntegrationId, RunId, TenantId};
-use crate::provider::{Cursor, RmmProvider};
+use crate::provider::{Cursor, DevicePage, RmmProvider};
 
 /// How many of an integration's latest runs a retried finish step looks through for its own:
 /// a durable executor retries a step within minutes, long before that many runs followed.
@@ -319,6 +320,52 @@ impl SyncOrchestrator {
         task: &PageTask,
         cancel: &CancelToken,
     ) -> Result<PageStep> {
+        self.page_step(provider, ticket, task, None, None, cancel)
+            .await
+    }
+
+    /// As [`Self::run_page`], for an executor that runs a listing's pages one after another:
+    /// `ahead` is what the previous step of the same listing returned (the page already being
+    /// fetched; ignored when it is not `task`'s page). With `fetch_next`, the step returns the
+    /// fetch of the walk's following page, started before this page is ingested — so fetching
+    /// overlaps ingesting, as in process. Drop what it returns to stop (the request is
+    /// aborted); nothing is written for a page before its own step runs.
+    pub async fn run_page_ahead(
+        &self,
+        provider: Arc<dyn RmmProvider>,
+        ticket: &RunTicket,
+        task: &PageTask,
+        ahead: Option<PageAhead>,
+        fetch_next: bool,
+        cancel: &CancelToken,
+    ) -> Result<(PageStep, Option<PageAhead>)> {
+        let fetched = match ahead.filter(|a| a.is_for(task)) {
+            Some(a) => a.page().await,
+            None => None,
+        };
+        let mut next = None;
+        let step = self
+            .page_step(
+                provider,
+                ticket,
+                task,
+                fetched,
+                fetch_next.then_some(&mut next),
+                cancel,
+            )
+            .await?;
+        Ok((step, next))
+    }
+
+    async fn page_step(
+        &self,
+        provider: Arc<dyn RmmProvider>,
+        ticket: &RunTicket,
+        task: &PageTask,
+        fetched: Option<Result<DevicePage>>,
+        ahead: Option<&mut Option<PageAhead>>,
+        cancel: &CancelToken,
+    ) -> Result<PageStep> {
         let mut run = self.resume(provider, ticket, None, cancel).await?;
         run.newly_seen = Some(Vec::new());
         let chunk_name = chunk_name(task.chunk);
@@ -341,7 +388,8 @@ impl SyncOrchestrator {
         let lease = run.lease.clone();
         let end = renewing(lease, async {
             run.check_cancel()?;
-            run.list_one_page(&task.listing, task.cursor.clone()).await
+            run.list_one_page(&task.listing, task.cursor.clone(), fetched, ahead)
+                .await
         })
         .await;
         let end = match end {

@@ -226,7 +226,10 @@ impl SyncActivities {
         };
         let max_errors = self.orch.options().max_report_errors;
         let cancel = CancelToken::new();
-        while !progress.done && progress.pages < input.max_pages.max(1) {
+        let max_pages = input.max_pages.max(1);
+        // The listing's next page, fetched while the current one is ingested.
+        let mut ahead = None;
+        while !progress.done && progress.pages < max_pages {
             if ctx.is_cancelled() {
                 // Hand back what the pages so far found: the workflow, which asked for the
                 // cancellation and waits for this answer, finishes the run with them.
@@ -237,11 +240,18 @@ impl SyncActivities {
                 cursor: progress.next.clone(),
                 chunk: progress.chunk,
             };
-            let step = self
-                .orch
-                .run_page(Arc::clone(&provider), ticket, &task, &cancel);
+            let fetch_next = progress.pages + 1 < max_pages;
+            let step = self.orch.run_page_ahead(
+                Arc::clone(&provider),
+                ticket,
+                &task,
+                ahead.take(),
+                fetch_next,
+                &cancel,
+            );
             match with_heartbeats(&ctx, step, &progress).await {
-                Ok(page) => {
+                Ok((page, next_ahead)) => {
+                    ahead = next_ahead;
                     match &mut progress.delta {
                         Some(delta) => delta.merge(page.delta, max_errors),
                         None => progress.delta = Some(page.delta),
