@@ -559,3 +559,70 @@ async fn a_run_longer_than_one_execution_continues_as_new_and_reports_once() {
         .await
         .expect("the resumed execution replays deterministically");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_listing_that_gives_up_inside_a_multi_listing_activity_is_the_only_incomplete_one() {
+    let Some(scenario) = Scenario::new() else {
+        return;
+    };
+    const DEVICES: u64 = 300; // 4 scopes of about 75: two pages of 40 each
+    let sim = TaniumGatewaySim::start(SimConfig::new(DEVICES, 4, 18))
+        .await
+        .expect("simulator");
+    let setup = scenario.setup(&sim.url(), sim.token());
+    map_scopes(&setup).await;
+    let _worker = worker(&setup);
+    // One activity lists every scope in turn. The first scope's second page is answered
+    // normally, the second scope's second page is not JSON (not retryable): that listing gives
+    // up after its first page, and the activity's report must pin it on that listing.
+    sim.inject(
+        FaultTarget::CursorPage,
+        SimFault::Slow(Duration::from_millis(1)),
+        1,
+    );
+    sim.inject(FaultTarget::CursorPage, SimFault::NotJson, 1);
+    let out = setup.run(&["--json", "sync", "--via", "temporal"]).await;
+    let r = report(&out.expect_code(1));
+    assert_eq!(r["status"], "completed_with_errors", "{r}");
+    let incomplete = r["scopes_incomplete"]
+        .as_array()
+        .expect("scopes_incomplete");
+    assert_eq!(incomplete.len(), 1, "{r}");
+    let scope = incomplete[0].as_str().expect("a scope id");
+    let errors = r["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 1, "{r}");
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&format!("(scope: {scope})"))),
+        "the error names the incomplete scope: {r}"
+    );
+    let stored = stored_count(&setup).await as u64;
+    assert!(stored < DEVICES, "{stored} stored");
+    assert_eq!(count(&r, "created"), stored, "{r}");
+    assert_eq!(sim.faults_pending(), 0);
+    // What is missing is the incomplete scope's second page: every other scope is whole.
+    let have = stored_assets(&setup).await;
+    for id in sim.endpoint_ids() {
+        if !have.contains_key(&id) {
+            let groups = sim.endpoint(&id).expect("endpoint").groups;
+            assert!(
+                groups.iter().any(|g| g == scope),
+                "device {id} of {groups:?} is missing, but only {scope} is incomplete"
+            );
+        }
+    }
+
+    // The next run lists the rest: each device once.
+    let again = report(
+        &setup
+            .run(&["--json", "sync", "--via", "temporal"])
+            .await
+            .expect_code(0),
+    );
+    assert_eq!(count(&again, "created"), DEVICES - stored, "{again}");
+    assert_eq!(count(&again, "unchanged"), stored, "{again}");
+    let assets = stored_assets(&setup).await;
+    let expected: HashSet<String> = sim.endpoint_ids().into_iter().collect();
+    assert_eq!(assets.keys().cloned().collect::<HashSet<_>>(), expected);
+}

@@ -20,8 +20,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::model::{IntegrationId, TenantId};
 use crate::provider::{Cursor, RmmProvider};
 use crate::sync::{
-    BegunRun, CancelToken, PageTask, RunReport, RunTally, RunTicket, StepsEnded, SyncOrchestrator,
-    is_unusable_window,
+    BegunRun, CancelToken, Listing, PageTask, RunReport, RunTally, RunTicket, StepsEnded,
+    SyncOrchestrator, is_unusable_window,
 };
 
 /// How often a running activity heartbeats (the heartbeat timeout is a few times this).
@@ -78,13 +78,18 @@ pub enum BeginOutcome {
     },
 }
 
-/// The input of `list_pages`: a run, where its listing stands, and how many pages to take.
+/// The input of `list_pages`: a run, where its listing stands, the listings after it, and how
+/// many pages to take.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PagesInput {
     /// The run.
     pub ticket: RunTicket,
     /// The listing, its cursor, and the chunk number of its next page.
     pub task: PageTask,
+    /// Listings to go on with, in order, once `task`'s ends within the page budget (many
+    /// small scopes then cost one activity, not one each).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub then: Vec<Listing>,
     /// Pages to list in this activity before returning (at least one).
     pub max_pages: u32,
 }
@@ -94,10 +99,12 @@ pub struct PagesInput {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct PagesProgress {
     delta: Option<RunTally>,
+    /// Listings of the input (`task`'s, then `then`'s) that reached their last page.
+    listings_done: u32,
+    /// The cursor of the listing in progress (`None`: its first page).
     next: Option<Cursor>,
     chunk: u64,
     pages: u32,
-    done: bool,
 }
 
 /// What `list_pages` did.
@@ -108,16 +115,20 @@ pub enum PagesOutcome {
     Pages {
         /// Their findings, to merge into the run's tally (`None`: no page completed).
         delta: Option<RunTally>,
-        /// Where the listing continues; `None` when it reached its last page.
+        /// Listings of the input (`task`'s, then `then`'s) that reached their last page.
+        listings_done: u32,
+        /// Where the listing after those continues (`None`: from its first page).
         next: Option<Cursor>,
         /// The chunk number of the next page.
         next_chunk: u64,
     },
-    /// The listing stopped on an error that retrying does not fix (a page that cannot be
+    /// A listing stopped on an error that retrying does not fix (a page that cannot be
     /// decoded, an error a retry budget ran out on); its findings so far are in `delta`.
     GaveUp {
         /// Findings of the pages before the failure.
         delta: Option<RunTally>,
+        /// Listings that reached their last page before the one that stopped.
+        listings_done: u32,
         /// The chunk number the next listing starts at.
         next_chunk: u64,
         /// The error class.
@@ -205,11 +216,14 @@ impl SyncActivities {
         let resumed: Option<PagesProgress> = ctx.heartbeat_details().deserialize().ok().flatten();
         let mut progress = resumed.unwrap_or(PagesProgress {
             delta: None,
+            listings_done: 0,
             next: input.task.cursor.clone(),
             chunk: input.task.chunk,
             pages: 0,
-            done: false,
         });
+        let listings: Vec<&Listing> = std::iter::once(&input.task.listing)
+            .chain(&input.then)
+            .collect();
         let provider = match self
             .providers
             .provider(ticket.tenant, ticket.integration)
@@ -229,14 +243,17 @@ impl SyncActivities {
         let max_pages = input.max_pages.max(1);
         // The listing's next page, fetched while the current one is ingested.
         let mut ahead = None;
-        while !progress.done && progress.pages < max_pages {
+        while progress.pages < max_pages {
+            let Some(&listing) = listings.get(progress.listings_done as usize) else {
+                break;
+            };
             if ctx.is_cancelled() {
                 // Hand back what the pages so far found: the workflow, which asked for the
                 // cancellation and waits for this answer, finishes the run with them.
                 break;
             }
             let task = PageTask {
-                listing: input.task.listing.clone(),
+                listing: listing.clone(),
                 cursor: progress.next.clone(),
                 chunk: progress.chunk,
             };
@@ -256,7 +273,9 @@ impl SyncActivities {
                         Some(delta) => delta.merge(page.delta, max_errors),
                         None => progress.delta = Some(page.delta),
                     }
-                    progress.done = page.next.is_none();
+                    if page.next.is_none() {
+                        progress.listings_done += 1;
+                    }
                     progress.next = page.next;
                     progress.chunk += 1;
                     progress.pages += 1;
@@ -265,7 +284,7 @@ impl SyncActivities {
                 }
                 // The failed page's chunk may hold part of its seen devices: the next listing
                 // starts after it rather than replacing it.
-                Err(e) if is_unusable_window(&input.task.listing, &e) => {
+                Err(e) if is_unusable_window(listing, &e) => {
                     return Ok(PagesOutcome::UnusableWindow {
                         delta: progress.delta,
                         next_chunk: progress.chunk + 1,
@@ -284,6 +303,7 @@ impl SyncActivities {
                 Err(e) => {
                     return Ok(PagesOutcome::GaveUp {
                         delta: progress.delta,
+                        listings_done: progress.listings_done,
                         next_chunk: progress.chunk + 1,
                         kind: e.kind(),
                         message: e.to_string(),
@@ -293,7 +313,8 @@ impl SyncActivities {
         }
         Ok(PagesOutcome::Pages {
             delta: progress.delta,
-            next: if progress.done { None } else { progress.next },
+            listings_done: progress.listings_done,
+            next: progress.next,
             next_chunk: progress.chunk,
         })
     }

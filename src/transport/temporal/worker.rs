@@ -12,6 +12,12 @@ use super::device_refresh::DeviceRefreshWorkflow;
 use super::workflow::IntegrationSyncWorkflow;
 use crate::error::{Error, ErrorKind, Result};
 
+/// The longest the SDK holds back an activity's heartbeats (its default is 80% of the
+/// heartbeat timeout, 16 s): a cancellation reaches a running `list_pages` only with a
+/// heartbeat's answer, and a retried attempt resumes from the last heartbeat sent, so both are
+/// at most this far behind. One small request per running activity every 2 s.
+const HEARTBEAT_THROTTLE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Worker options with the sync and device refresh workflows and `activities` registered on
 /// the configured task queue.
 pub fn worker_options(
@@ -34,6 +40,7 @@ pub fn worker_options(
             )
         })?
         .register_activities(activities)
+        .max_heartbeat_throttle_interval(HEARTBEAT_THROTTLE)
         .build();
     Ok(options)
 }

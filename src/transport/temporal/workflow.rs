@@ -27,10 +27,12 @@ use crate::model::RunId;
 use crate::provider::Cursor;
 use crate::sync::{Listing, PageTask, RunReport, RunTally, RunTicket, StepsEnded};
 
-/// Pages one `list_pages` activity takes before returning to the workflow: fewer activities
-/// (history events) per run, while a lost worker costs at most this many pages again — less,
-/// since the activity heartbeats after each page.
-pub const PAGES_PER_ACTIVITY: u32 = 10;
+/// Pages one `list_pages` activity takes, across as many listings as they span, before
+/// returning to the workflow. Each activity costs a few history events and two round trips to
+/// the server (tens of milliseconds), so fewer is faster; a lost worker costs only the pages
+/// since the activity's last heartbeat (it heartbeats its progress after each page, and the
+/// SDK sends heartbeats at least every 16 s), not the whole group.
+pub const PAGES_PER_ACTIVITY: u32 = 50;
 
 /// Pages after which the workflow continues as new, carrying its state: keeps the history of
 /// one execution small (about 6 events per activity, 50 activities) whatever the fleet size.
@@ -190,6 +192,13 @@ where
                 ctx.continue_as_new(next, ContinueAsNewOptions::default())?;
                 unreachable!("continue_as_new always returns Err");
             }
+            // Never past this execution's page budget (when the steps may continue as new).
+            let max_pages = if how.continue_as_new {
+                let left = pages_per_execution.saturating_sub(pages_here).max(1);
+                u32::try_from(left).map_or(PAGES_PER_ACTIVITY, |l| l.min(PAGES_PER_ACTIVITY))
+            } else {
+                PAGES_PER_ACTIVITY
+            };
             let pages = PagesInput {
                 ticket: state.ticket.clone(),
                 task: PageTask {
@@ -197,13 +206,13 @@ where
                     cursor: state.cursor.clone(),
                     chunk: state.chunk,
                 },
-                // Never past this execution's page budget (when the steps may continue as new).
-                max_pages: if how.continue_as_new {
-                    let left = pages_per_execution.saturating_sub(pages_here).max(1);
-                    u32::try_from(left).map_or(PAGES_PER_ACTIVITY, |l| l.min(PAGES_PER_ACTIVITY))
-                } else {
-                    PAGES_PER_ACTIVITY
-                },
+                // Each listing takes a page at least: more than the budget cannot be reached.
+                then: state.listings[1..]
+                    .iter()
+                    .take(max_pages as usize)
+                    .cloned()
+                    .collect(),
+                max_pages,
             };
             let outcome = ctx
                 .execute_activity(SyncActivities::list_pages, pages, pages_options())
@@ -211,27 +220,36 @@ where
             match outcome {
                 Ok(PagesOutcome::Pages {
                     delta,
+                    listings_done,
                     next,
                     next_chunk,
                 }) => {
                     pages_here += next_chunk.saturating_sub(state.chunk);
                     merge(&mut state.tally, delta, max_errors);
                     state.chunk = next_chunk;
-                    match next {
-                        Some(cursor) => state.cursor = Some(cursor),
-                        None => next_listing(&mut state),
+                    for _ in 0..listings_done {
+                        next_listing(&mut state);
                     }
+                    state.cursor = next;
                 }
                 Ok(PagesOutcome::GaveUp {
                     delta,
+                    listings_done,
                     next_chunk,
                     kind,
                     message,
                 }) => {
+                    pages_here += next_chunk.saturating_sub(state.chunk);
                     merge(&mut state.tally, delta, max_errors);
+                    for _ in 0..listings_done {
+                        next_listing(&mut state);
+                    }
+                    let Some(stopped) = state.listings.first().cloned() else {
+                        break StepsEnded::Listed;
+                    };
                     let failed = state
                         .tally
-                        .listing_failed(&listing, &Error::new(kind, message));
+                        .listing_failed(&stopped, &Error::new(kind, message));
                     state.tally.merge(failed, max_errors);
                     state.chunk = next_chunk;
                     next_listing(&mut state);
@@ -268,6 +286,9 @@ where
                         .tally
                         .listing_failed(&listing, &Error::new(kind, message));
                     state.tally.merge(failed, max_errors);
+                    // Its attempts may have written seen chunks up to its page budget: the
+                    // next listing starts after them rather than replacing them.
+                    state.chunk += u64::from(max_pages);
                     next_listing(&mut state);
                 }
             }
