@@ -7,7 +7,8 @@
 #   both-2w      both integrations at once, two workers on the task queue
 # Each case is a first load (full sync into an empty store). Prints per case the wall seconds
 # until both runs finished, devices/s over both, each worker's CPU seconds and peak RSS, and the
-# simulators' CPU seconds (so a saturated simulator shows up as such).
+# simulators' CPU seconds (so a saturated simulator shows up as such), and the assets the store
+# holds afterwards, which must equal the devices seen.
 #
 # Environment (all optional):
 #   N=50000   devices per integration
@@ -83,7 +84,7 @@ start_sim a
 start_sim b
 
 ROWS=()
-row() { ROWS+=("$(printf '| %s | %s | %s | %s | %s | %s | %s | %s |' "$@")"); echo "${ROWS[-1]}" >&2; }
+row() { ROWS+=("$(printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |' "$@")"); echo "${ROWS[-1]}" >&2; }
 
 # One case: $1 name, $2 workers, then the integrations to sync at once.
 run_case() {
@@ -149,7 +150,11 @@ EOF
         workers_rss+="${workers_rss:+ + }$(proc_hwm "$pid")"
     done
     sim_cpu=$(awk -v a="$sim_cpu0" -v b="$(proc_cpu "$SIM_PID_a")" -v c="$(proc_cpu "$SIM_PID_b")" 'BEGIN { printf "%.2f", b + c - a }')
-    row "$name" "$workers" "$seen" "$wall" "$rate" "$workers_cpu" "$workers_rss" "$sim_cpu"
+    # Counted, not trusted: one asset per device, nothing lost or doubled.
+    local stored
+    stored=$(psql "$PG_URL/$PG_DB" -tAc "SELECT count(*) FROM assets")
+    [[ "$stored" == "$seen" ]] || { echo "error: $stored assets stored for $seen devices seen" >&2; exit 1; }
+    row "$name" "$workers" "$seen" "$stored" "$wall" "$rate" "$workers_cpu" "$workers_rss" "$sim_cpu"
     for pid in "${wpids[@]}"; do
         kill -TERM "$pid"
         wait "$pid" || { echo "error: a worker exited non-zero on SIGTERM:" >&2; cat "$WORK"/worker*.err >&2; exit 1; }
@@ -158,8 +163,8 @@ EOF
     PG_DB=""
 }
 
-HEADER="| case ($N devices per integration) | workers | devices | wall s | devices/s | worker CPU s (each) | worker peak RSS MiB (each) | simulators CPU s |"
-RULE="|---|---|---|---|---|---|---|---|"
+HEADER="| case ($N devices per integration) | workers | devices | assets stored | wall s | devices/s | worker CPU s (each) | worker peak RSS MiB (each) | simulators CPU s |"
+RULE="|---|---|---|---|---|---|---|---|---|"
 echo "$HEADER" >&2
 echo "$RULE" >&2
 run_case alone 1 a
