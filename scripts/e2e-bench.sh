@@ -60,7 +60,8 @@ SIM_PID=""
 WORKER_PID=""
 PG_DB=""
 export RMM_SYNC_SIM_TOKEN="bench-$RANDOM-$RANDOM"
-TICKS=$(getconf CLK_TCK)
+# shellcheck source=lib/proc.sh
+source "scripts/lib/proc.sh"
 
 # Runs a command and saves the /proc/<pid>/io of its process after it exited (waitid with
 # WNOWAIT: the zombie is read before it is reaped). The command is /usr/bin/time, whose counters
@@ -94,24 +95,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# CPU seconds (user + system) process $1 has used so far.
-proc_cpu() {
-    # Fields after the command name (which ends with the last ')'): utime is the 12th, stime 13th.
-    local rest
-    rest=$(sed 's/^.*) //' "/proc/$1/stat")
-    awk -v t="$TICKS" '{ printf "%.2f", ($12 + $13) / t }' <<<"$rest"
-}
-
-# Peak RSS of process $1 in MiB.
-proc_hwm() {
-    awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"
-}
-
-# Bytes process $1 has written so far (wchar).
-proc_wchar() {
-    awk '/^wchar:/ { print $2 }' "/proc/$1/io"
-}
 
 sim_cpu() { proc_cpu "$SIM_PID"; }
 sim_hwm() { proc_hwm "$SIM_PID"; }

@@ -42,7 +42,8 @@ WORK=$(mktemp -d)
 PIDS=()
 PG_DB=""
 export RMM_SYNC_SIM_TOKEN="bench-$RANDOM-$RANDOM"
-TICKS=$(getconf CLK_TCK)
+# shellcheck source=lib/proc.sh
+source "scripts/lib/proc.sh"
 
 cleanup() {
     for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
@@ -54,13 +55,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-proc_cpu() {
-    local rest
-    rest=$(sed 's/^.*) //' "/proc/$1/stat")
-    awk -v t="$TICKS" '{ printf "%.2f", ($12 + $13) / t }' <<<"$rest"
-}
-proc_hwm() { awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
 
 # Starts a simulator for integration $1; sets SIM_PID_$1 and SIM_URL_$1.
 start_sim() {

@@ -186,6 +186,25 @@ async fn wait_for_stored(setup: &Setup, n: usize) -> usize {
     }
 }
 
+/// Replays the recorded history of the scenario's latest sync execution against today's
+/// workflow code: it must be deterministic.
+async fn replay_latest(client: &temporalio_client::Client, scenario: &Scenario) {
+    let history = client
+        .get_workflow_handle::<IntegrationSyncWorkflow>(scenario.workflow_id())
+        .fetch_history(WorkflowFetchHistoryOptions::default());
+    let replayer = WorkflowReplayer::new(
+        WorkflowReplayerOptions::new()
+            .register_workflow::<IntegrationSyncWorkflow>()
+            .expect("register")
+            .build(),
+    )
+    .expect("replayer");
+    replayer
+        .replay_workflow(history)
+        .await
+        .expect("the history replays deterministically");
+}
+
 fn report(out: &Output) -> Value {
     let doc = out.json();
     let reports = doc.as_array().expect("an array of reports");
@@ -246,20 +265,7 @@ async fn a_sync_through_temporal_stores_exactly_what_a_direct_sync_stores() {
     let client = temporal::connect(&scenario.temporal_config())
         .await
         .expect("connect");
-    let history = client
-        .get_workflow_handle::<IntegrationSyncWorkflow>(scenario.workflow_id())
-        .fetch_history(WorkflowFetchHistoryOptions::default());
-    let replayer = WorkflowReplayer::new(
-        WorkflowReplayerOptions::new()
-            .register_workflow::<IntegrationSyncWorkflow>()
-            .expect("register")
-            .build(),
-    )
-    .expect("replayer");
-    replayer
-        .replay_workflow(history)
-        .await
-        .expect("the history replays deterministically");
+    replay_latest(&client, &scenario).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -544,20 +550,7 @@ async fn a_run_longer_than_one_execution_continues_as_new_and_reports_once() {
     );
 
     // The last execution (resumed from a continuation) replays deterministically.
-    let history = client
-        .get_workflow_handle::<IntegrationSyncWorkflow>(scenario.workflow_id())
-        .fetch_history(WorkflowFetchHistoryOptions::default());
-    let replayer = WorkflowReplayer::new(
-        WorkflowReplayerOptions::new()
-            .register_workflow::<IntegrationSyncWorkflow>()
-            .expect("register")
-            .build(),
-    )
-    .expect("replayer");
-    replayer
-        .replay_workflow(history)
-        .await
-        .expect("the resumed execution replays deterministically");
+    replay_latest(&client, &scenario).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

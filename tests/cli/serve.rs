@@ -308,6 +308,17 @@ async fn serve_runs_incremental_schedules_and_status_shows_them() {
     sim.stop().await;
 }
 
+/// A config's Tactical integration `tac` with its scopes mapped and a first sync done.
+async fn synced_tactical(text: &str) -> Setup {
+    let setup = Setup::with_text(TempDir::new(), text, Some(SIM_TOKEN));
+    setup.json(&["scopes", "sync"]).await;
+    setup
+        .json(&["scopes", "map", "--integration", "tac", "--auto"])
+        .await;
+    setup.json(&["sync"]).await;
+    setup
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_webhooks_refresh_coalesce_refuse_and_count() {
     let dir = TempDir::new();
@@ -317,12 +328,7 @@ async fn serve_webhooks_refresh_coalesce_refuse_and_count() {
         &sim.url,
         &format!("webhook = {{ secret_env = \"{HOOK_VAR}\" }}"),
     );
-    let setup = Setup::with_text(TempDir::new(), &text, Some(SIM_TOKEN));
-    setup.json(&["scopes", "sync"]).await;
-    setup
-        .json(&["scopes", "map", "--integration", "tac", "--auto"])
-        .await;
-    setup.json(&["sync"]).await;
+    let setup = synced_tactical(&text).await;
     let serve = Serve::start(&setup, SIM_TOKEN, &dir).await;
     let device_runs = [("integration", "tac"), ("mode", "device")];
 
@@ -594,12 +600,7 @@ async fn serve_with_the_temporal_transport_refreshes_through_a_worker() {
             &format!("webhook = {{ secret_env = \"{HOOK_VAR}\" }}"),
         ),
     );
-    let setup = Setup::with_text(TempDir::new(), &text, Some(SIM_TOKEN));
-    setup.json(&["scopes", "sync"]).await;
-    setup
-        .json(&["scopes", "map", "--integration", "tac", "--auto"])
-        .await;
-    setup.json(&["sync"]).await;
+    let setup = synced_tactical(&text).await;
     let _worker = tokio::process::Command::new(env!("CARGO_BIN_EXE_rmm-sync"))
         .args(["--config", setup.config_path().to_str().unwrap()])
         .args(["--quiet", "temporal", "worker"])
