@@ -188,6 +188,7 @@ async fn wait_for_stored(setup: &Setup, n: usize) -> usize {
 
 /// Replays the recorded history of the scenario's latest sync execution against today's
 /// workflow code: it must be deterministic.
+#[allow(clippy::future_not_send)] // the replayer runs a worker, which is not `Send`
 async fn replay_latest(client: &temporalio_client::Client, scenario: &Scenario) {
     let history = client
         .get_workflow_handle::<IntegrationSyncWorkflow>(scenario.workflow_id())
