@@ -44,11 +44,14 @@ pub(crate) fn temporal_address_or_skip() -> Option<String> {
     }
 }
 
+// Used by tests/temporal_sync.rs only; tests/cli.rs includes this module too.
+#[allow(dead_code)]
 const CLI_VAR: &str = "RMM_SYNC_TEMPORAL_CLI";
 
 /// The Temporal CLI binary (for tests that run a server of their own): `RMM_SYNC_TEMPORAL_CLI`,
 /// or the one `.ci/run` installs in `~/.cache/rmm-sync-ci/temporal-venv`. Otherwise prints why
 /// the test is skipped and returns `None` — or panics under `CI=true`.
+#[allow(dead_code)]
 pub(crate) fn temporal_cli_or_skip() -> Option<std::path::PathBuf> {
     let found = std::env::var_os(CLI_VAR)
         .map(std::path::PathBuf::from)
