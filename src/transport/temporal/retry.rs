@@ -91,6 +91,19 @@ pub fn default_retry_policy() -> RetryPolicy {
         .build()
 }
 
+/// The retry policy of `finish`: as [`default_retry_policy`], but with no attempt limit — the
+/// workflow bounds it by time instead (an hour). A run whose `finish` gives up is not recorded
+/// and holds its lease until the TTL, so it is worth riding out a long store outage for.
+pub fn finish_retry_policy() -> RetryPolicy {
+    RetryPolicy::builder()
+        .initial_interval(Duration::from_secs(1))
+        .backoff_coefficient(2.0)
+        .maximum_interval(Duration::from_secs(60))
+        .maximum_attempts(0)
+        .non_retryable_error_types(NON_RETRYABLE_KINDS.map(ErrorKind::as_str))
+        .build()
+}
+
 /// The redacted message alone, so no source chain reaches the failure.
 #[derive(Debug)]
 struct FailureMessage(String);
@@ -192,5 +205,20 @@ mod tests {
             assert!(listed.iter().any(|t| t == kind.as_str()), "{kind}");
         }
         assert!(!listed.iter().any(|t| t == "rate_limited"));
+    }
+
+    #[test]
+    fn finish_is_retried_without_an_attempt_limit_but_never_for_final_kinds() {
+        let p = finish_retry_policy();
+        assert_eq!(
+            p.maximum_attempts(),
+            0,
+            "unlimited: the workflow bounds it by time"
+        );
+        assert_eq!(p.maximum_interval(), Some(Duration::from_secs(60)));
+        assert_eq!(
+            p.non_retryable_error_types(),
+            default_retry_policy().non_retryable_error_types()
+        );
     }
 }

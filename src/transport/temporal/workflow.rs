@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use temporalio_common::error::IncomingError;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ActivityCancellationType, ActivityExecutionError, ActivityOptions, ContinueAsNewOptions,
-    WorkflowCancellationToken, WorkflowContext, WorkflowResult,
+    ActivityCancellationType, ActivityCloseTimeouts, ActivityExecutionError, ActivityOptions,
+    ContinueAsNewOptions, WorkflowCancellationToken, WorkflowContext, WorkflowResult,
 };
 
 use temporalio_workflow::common::WorkflowDefinition;
@@ -21,7 +21,7 @@ use temporalio_workflow::workflows::WorkflowImplementation;
 
 use super::activities::{BeginOutcome, FinishInput, PagesInput, PagesOutcome, SyncActivities};
 use super::input::SyncWorkflowInput;
-use super::retry::default_retry_policy;
+use super::retry::{default_retry_policy, finish_retry_policy};
 use crate::error::{Error, ErrorKind};
 use crate::model::RunId;
 use crate::provider::Cursor;
@@ -301,7 +301,7 @@ where
             ended,
         };
         let report = ctx
-            .execute_activity(SyncActivities::finish, finish, shielded_options())
+            .execute_activity(SyncActivities::finish, finish, finish_options())
             .await?;
         Ok(SyncWorkflowOutcome::Finished(Box::new(report)))
     }
@@ -353,7 +353,8 @@ fn pages_options() -> ActivityOptions {
         .build()
 }
 
-/// `begin`, `replan`, `finish`: with a token of their own instead of the workflow's, so a cancellation never cuts them short: a cancelled workflow still takes or
+/// `begin`, `replan` (and `finish`, see [`finish_options`]): with a token of their own instead
+/// of the workflow's, so a cancellation never cuts them short: a cancelled workflow still takes or
 /// releases the lease consistently and records its run's status.
 fn shielded_options() -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(STEP_TIMEOUT)
@@ -362,6 +363,23 @@ fn shielded_options() -> ActivityOptions {
         .cancellation_token(WorkflowCancellationToken::new())
         .build()
 }
+
+/// `finish`: shielded as [`shielded_options`], and retried for up to [`FINISH_BUDGET`] rather
+/// than 8 attempts (about 2 minutes): through a long store outage the run still gets recorded
+/// and its lease released once the store is back.
+fn finish_options() -> ActivityOptions {
+    ActivityOptions::with_close_timeouts(ActivityCloseTimeouts::ScheduleAndStartToClose {
+        schedule_to_close: FINISH_BUDGET,
+        start_to_close: STEP_TIMEOUT,
+    })
+    .heartbeat_timeout(super::activities::HEARTBEAT_EVERY * 4)
+    .retry_policy(finish_retry_policy())
+    .cancellation_token(WorkflowCancellationToken::new())
+    .build()
+}
+
+/// How long `finish` is retried before the workflow fails without recording the run.
+const FINISH_BUDGET: Duration = Duration::from_secs(60 * 60);
 
 /// The longest one step may take: a page group on a slow provider, a sweep of a big fleet.
 const STEP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
