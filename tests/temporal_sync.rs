@@ -206,6 +206,39 @@ async fn replay_latest(client: &temporalio_client::Client, scenario: &Scenario) 
         .expect("the history replays deterministically");
 }
 
+/// Asserts the store holds exactly the simulator's devices, each once ([`stored_assets`] fails
+/// on a device stored twice).
+async fn assert_stored_fleet(setup: &Setup, sim: &TaniumGatewaySim) {
+    let stored = stored_assets(setup).await;
+    let expected: HashSet<String> = sim.endpoint_ids().into_iter().collect();
+    assert_eq!(stored.len(), expected.len(), "one asset per device");
+    assert_eq!(stored.keys().cloned().collect::<HashSet<_>>(), expected);
+}
+
+/// Asserts a run disrupted mid-listing (a worker or the server lost) completed with each of
+/// the `devices` counted once and stored once, and released the lease: a direct run right
+/// after goes ahead and finds every device unchanged. Returns the disrupted run's report.
+async fn assert_ridden_out(
+    out: &Output,
+    setup: &Setup,
+    sim: &TaniumGatewaySim,
+    devices: u64,
+) -> Value {
+    let r = report(out);
+    assert_eq!(r["status"], "completed", "{r}");
+    assert_eq!(count(&r, "seen"), devices, "{r}");
+    assert_eq!(
+        count(&r, "created") + count(&r, "unchanged"),
+        devices,
+        "every device created once or found unchanged: {r}"
+    );
+    assert_stored_fleet(setup, sim).await;
+    sim.clear_faults();
+    let again = report(&setup.run(&["--json", "sync"]).await.expect_code(0));
+    assert_eq!(count(&again, "unchanged"), devices, "{again}");
+    r
+}
+
 fn report(out: &Output) -> Value {
     let doc = out.json();
     let reports = doc.as_array().expect("an array of reports");
@@ -291,26 +324,9 @@ async fn a_worker_killed_mid_run_is_replaced_and_the_run_completes_with_each_dev
     // first one's activity time out (missed heartbeats).
     let _second = worker(&setup);
     let out = finish(sync, Duration::from_secs(180)).await.expect_code(0);
-    let r = report(&out);
-    assert_eq!(r["status"], "completed", "{r}");
-    assert_eq!(count(&r, "seen"), DEVICES, "{r}");
     // Pages the lost worker stored but did not report are listed again: unchanged, not new.
-    assert_eq!(
-        count(&r, "created") + count(&r, "unchanged"),
-        DEVICES,
-        "every device created once or found unchanged: {r}"
-    );
+    let r = assert_ridden_out(&out, &setup, &sim, DEVICES).await;
     assert_eq!(count(&r, "failed"), 0, "{r}");
-
-    let stored = stored_assets(&setup).await;
-    let expected: HashSet<String> = sim.endpoint_ids().into_iter().collect();
-    assert_eq!(stored.len(), DEVICES as usize, "one asset per device");
-    assert_eq!(stored.keys().cloned().collect::<HashSet<_>>(), expected);
-
-    // The lease was released: a direct run goes ahead and finds nothing to do.
-    sim.clear_faults();
-    let again = report(&setup.run(&["--json", "sync"]).await.expect_code(0));
-    assert_eq!(count(&again, "unchanged"), DEVICES, "{again}");
     assert_eq!(stored_count(&setup).await, DEVICES as usize);
 }
 
@@ -487,9 +503,7 @@ async fn a_cancelled_sync_workflow_finishes_its_run_as_cancelled_and_releases_th
         "{again}"
     );
     assert_eq!(count(&again, "created"), DEVICES - stored as u64, "{again}");
-    let assets = stored_assets(&setup).await;
-    let expected: HashSet<String> = sim.endpoint_ids().into_iter().collect();
-    assert_eq!(assets.keys().cloned().collect::<HashSet<_>>(), expected);
+    assert_stored_fleet(&setup, &sim).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -616,9 +630,7 @@ async fn a_listing_that_gives_up_inside_a_multi_listing_activity_is_the_only_inc
     );
     assert_eq!(count(&again, "created"), DEVICES - stored, "{again}");
     assert_eq!(count(&again, "unchanged"), stored, "{again}");
-    let assets = stored_assets(&setup).await;
-    let expected: HashSet<String> = sim.endpoint_ids().into_iter().collect();
-    assert_eq!(assets.keys().cloned().collect::<HashSet<_>>(), expected);
+    assert_stored_fleet(&setup, &sim).await;
 }
 
 /// A Temporal dev server of the test's own, its state in a SQLite file, that the test kills and
@@ -742,21 +754,5 @@ async fn a_temporal_server_killed_and_restarted_mid_run_is_ridden_out_with_each_
     // The workflow, its history and the activity's heartbeats were in the file: the run goes
     // on where it was, the worker and the waiting `sync` reconnect.
     let out = finish(sync, Duration::from_secs(180)).await.expect_code(0);
-    let r = report(&out);
-    assert_eq!(r["status"], "completed", "{r}");
-    assert_eq!(count(&r, "seen"), DEVICES, "{r}");
-    assert_eq!(
-        count(&r, "created") + count(&r, "unchanged"),
-        DEVICES,
-        "every device created once or found unchanged: {r}"
-    );
-    let stored = stored_assets(&setup).await;
-    let expected: HashSet<String> = sim.endpoint_ids().into_iter().collect();
-    assert_eq!(stored.len(), DEVICES as usize, "one asset per device");
-    assert_eq!(stored.keys().cloned().collect::<HashSet<_>>(), expected);
-
-    // The lease was released: a direct run goes ahead.
-    sim.clear_faults();
-    let again = report(&setup.run(&["--json", "sync"]).await.expect_code(0));
-    assert_eq!(count(&again, "unchanged"), DEVICES, "{again}");
+    assert_ridden_out(&out, &setup, &sim, DEVICES).await;
 }

@@ -82,24 +82,24 @@ fn failure(e: &Error, retryable: bool) -> ActivityError {
 /// non-retryable kinds listed by name (so a failure typed by one is final even where
 /// [`activity_failure`] was bypassed).
 pub fn default_retry_policy() -> RetryPolicy {
-    RetryPolicy::builder()
-        .initial_interval(Duration::from_secs(1))
-        .backoff_coefficient(2.0)
-        .maximum_interval(Duration::from_secs(60))
-        .maximum_attempts(8)
-        .non_retryable_error_types(NON_RETRYABLE_KINDS.map(ErrorKind::as_str))
-        .build()
+    backoff_policy(8)
 }
 
 /// The retry policy of `finish`: as [`default_retry_policy`], but with no attempt limit — the
 /// workflow bounds it by time instead (an hour). A run whose `finish` gives up is not recorded
 /// and holds its lease until the TTL, so it is worth riding out a long store outage for.
 pub fn finish_retry_policy() -> RetryPolicy {
+    backoff_policy(0)
+}
+
+/// 1 s, doubling, at most 60 s apart, `max_attempts` attempts (0: no limit), the
+/// non-retryable kinds listed by name.
+fn backoff_policy(max_attempts: u32) -> RetryPolicy {
     RetryPolicy::builder()
         .initial_interval(Duration::from_secs(1))
         .backoff_coefficient(2.0)
         .maximum_interval(Duration::from_secs(60))
-        .maximum_attempts(0)
+        .maximum_attempts(max_attempts)
         .non_retryable_error_types(NON_RETRYABLE_KINDS.map(ErrorKind::as_str))
         .build()
 }

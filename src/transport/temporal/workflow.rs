@@ -227,9 +227,7 @@ where
                     pages_here += next_chunk.saturating_sub(state.chunk);
                     merge(&mut state.tally, delta, max_errors);
                     state.chunk = next_chunk;
-                    for _ in 0..listings_done {
-                        next_listing(&mut state);
-                    }
+                    skip_listings(&mut state, listings_done);
                     state.cursor = next;
                 }
                 Ok(PagesOutcome::GaveUp {
@@ -241,9 +239,7 @@ where
                 }) => {
                     pages_here += next_chunk.saturating_sub(state.chunk);
                     merge(&mut state.tally, delta, max_errors);
-                    for _ in 0..listings_done {
-                        next_listing(&mut state);
-                    }
+                    skip_listings(&mut state, listings_done);
                     let Some(stopped) = state.listings.first().cloned() else {
                         break StepsEnded::Listed;
                     };
@@ -391,9 +387,14 @@ fn merge(tally: &mut RunTally, delta: Option<RunTally>, max_errors: usize) {
 }
 
 fn next_listing(state: &mut Continuation) {
-    if !state.listings.is_empty() {
-        state.listings.remove(0);
-    }
+    skip_listings(state, 1);
+}
+
+/// Drops the first `n` listings (those an activity completed); the next starts from its
+/// first page.
+fn skip_listings(state: &mut Continuation, n: u32) {
+    let n = (n as usize).min(state.listings.len());
+    state.listings.drain(..n);
     state.cursor = None;
 }
 
